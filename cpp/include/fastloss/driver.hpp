@@ -1,0 +1,93 @@
+// The one place that walks rows: fixed blocks whose boundaries depend only on the shape,
+// OpenMP threads over blocks, and per-block partial results combined in block order, so
+// that every thread count gives the same bits.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "config.hpp"
+#include "types.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+FASTLOSS_NS_BEGIN
+
+// Below this many elements a call stays on the calling thread (no fork/join cost).
+constexpr int64_t kParallelMinElems = int64_t(1) << 15;
+// A block of rows holds about this many elements (fits L1/L2 with its gradient).
+constexpr int64_t kBlockElems = 2048;
+
+inline int max_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int resolve_threads(int n_threads) {
+  return n_threads > 0 ? n_threads : max_threads();
+}
+
+// Rows per block for rows of C elements: a function of C only.
+inline int64_t block_rows(int64_t C) {
+  return std::max<int64_t>(1, kBlockElems / std::max<int64_t>(C, 1));
+}
+
+// Calls f(block, row_begin, row_end) for every block of `rows` rows of N, spread over
+// threads when the work (N x width elements) is large enough.
+template <class F>
+void for_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, F&& f) {
+  const int64_t n_blocks = (N + rows - 1) / rows;
+  const int nt = resolve_threads(n_threads);
+  const bool par = nt > 1 && n_blocks > 1 && N * std::max<int64_t>(width, 1) >= kParallelMinElems;
+  if (!par) {
+    for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));
+#else
+  for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));
+#endif
+}
+
+// Per-block partial sums and first label errors, combined in block order.
+struct BlockPartials {
+  std::vector<double> sum;
+  std::vector<LabelError> err;
+  explicit BlockPartials(int64_t n_blocks) : sum(size_t(n_blocks), 0.0), err(size_t(n_blocks)) {}
+  double total() const {
+    double s = 0.0;
+    for (double v : sum) s += v;
+    return s;
+  }
+  LabelError first_error() const {
+    for (const LabelError& e : err)
+      if (e.row >= 0) return e;
+    return LabelError{};
+  }
+};
+
+// Runs f(row_begin, row_end, LabelError&) -> double over fixed blocks and returns the
+// ordered sum and the first label error.
+template <class F>
+double reduce_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, LabelError& err,
+                         F&& f) {
+  const int64_t n_blocks = (N + rows - 1) / rows;
+  if (n_blocks <= 1) return N > 0 ? f(int64_t(0), N, err) : 0.0;
+  BlockPartials parts(n_blocks);
+  for_row_blocks(N, rows, width, n_threads, [&](int64_t b, int64_t r0, int64_t r1) {
+    parts.sum[size_t(b)] = f(r0, r1, parts.err[size_t(b)]);
+  });
+  err = parts.first_error();
+  return parts.total();
+}
+
+FL_INLINE bool label_ok(int64_t y, int64_t C) { return uint64_t(y) < uint64_t(C); }
+
+FASTLOSS_NS_END

@@ -1,0 +1,46 @@
+// Plain argument and result records passed from the bindings to the kernels. They hold
+// pointers and sizes only, are the same for every instruction-set level, and carry no
+// Python types.
+#pragma once
+
+#include <cstdint>
+
+namespace fastloss {
+
+enum class Reduction : int { none = 0, sum = 1, mean = 2 };
+enum class ScoreLoss : int { hinge_ww = 0, hinge_cs = 1, softmax = 2 };
+
+// The first label outside [0, C), by row; row == -1 when every label is valid.
+struct LabelError {
+  int64_t row = -1;
+  int64_t value = 0;
+};
+
+// One score-level loss call: scores S (N x C, row stride lds, unit column stride).
+template <class T>
+struct ScoreLossArgs {
+  const T* S = nullptr;
+  int64_t N = 0, C = 0, lds = 0;
+  const int64_t* y = nullptr;  // hard labels (N,), or nullptr with soft targets
+  const T* Q = nullptr;        // soft targets (N x C, row stride ldq), or nullptr
+  int64_t ldq = 0;
+  const double* sample_weight = nullptr;  // (N,) or nullptr
+  const double* class_weight = nullptr;   // (C,) or nullptr
+  ScoreLoss loss = ScoreLoss::softmax;
+  double margin = 1.0;           // hinge
+  bool squared = false;          // hinge
+  double label_smoothing = 0.0;  // softmax
+  Reduction reduction = Reduction::mean;
+  T* G = nullptr;  // gradient out (N x C, row stride ldg), or nullptr for loss only
+  int64_t ldg = 0;
+  T* L = nullptr;  // per-row weighted losses out (reduction none), or nullptr
+  int n_threads = 0;  // 0: all the cores this process may use
+};
+
+struct ScoreLossResult {
+  double loss = 0.0;   // the reduced loss (sum or mean); 0 for reduction none
+  double denom = 0.0;  // the mean's denominator (sum of weights)
+  LabelError error;
+};
+
+}  // namespace fastloss

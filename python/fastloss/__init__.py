@@ -1,0 +1,29 @@
+"""fastloss: fast C++ kernels for the multiclass SVM and softmax cross-entropy losses.
+
+Drop-in replacements for the NumPy code of CS231n's linear classifiers, and a small
+kernel library for scikit-learn, PyTorch and JAX users on a CPU. See ``show_config()``.
+"""
+
+from ._config import build_info, show_config
+from .losses import (
+    log_softmax,
+    multiclass_hinge,
+    softmax,
+    softmax_cross_entropy,
+    softmax_loss,
+    svm_loss,
+)
+
+__version__ = build_info()["version"]
+
+__all__ = [
+    "__version__",
+    "build_info",
+    "show_config",
+    "multiclass_hinge",
+    "softmax_cross_entropy",
+    "softmax",
+    "log_softmax",
+    "svm_loss",
+    "softmax_loss",
+]

@@ -1,0 +1,163 @@
+"""Argument checks and normalisation shared by the public functions.
+
+Every public function turns its arguments into plain NumPy arrays here, once, before it
+calls one ``_core`` function: native float32/float64 data, int64 labels, float64 weights.
+A fast path keeps a call on already-normal arrays within a few hundred nanoseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+I64 = np.dtype(np.int64)
+
+REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+
+
+def _describe(x):
+    return f"dtype {x.dtype}" if isinstance(x, np.ndarray) else f"type {type(x).__name__}"
+
+
+def float_array(x, name):
+    """``x`` as an ndarray of native float32 or float64, by the dtype rules of the API.
+
+    float32/float64 stay as they are; other real numbers (integers, float16, longdouble)
+    become float64; bool, complex, object and strings raise TypeError.
+    """
+    if type(x) is np.ndarray:
+        dt = x.dtype
+        if dt is F32 or dt is F64 or ((dt == F32 or dt == F64) and dt.isnative):
+            return x
+        a = x
+    else:
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name} could not be read as a numeric array: {e}") from None
+    k = a.dtype.kind
+    if k == "f":
+        if a.dtype.itemsize in (4, 8):
+            return a.astype(a.dtype.newbyteorder("="), copy=False)
+        return a.astype(F64)
+    if k in "iu":
+        return a.astype(F64)
+    raise TypeError(
+        f"{name} must hold real numbers (float32, float64 or integers); got {_describe(a)}"
+    )
+
+
+def rows_view(a):
+    """``a`` (2-D float) itself when its rows can be walked with unit column stride, else a
+    C-contiguous copy (Fortran order, column-strided or misaligned views)."""
+    if a.flags.c_contiguous:
+        return a
+    it = a.itemsize
+    s0, s1 = a.strides
+    if (s1 != it and a.shape[1] > 1) or s0 % it or not a.flags.aligned:
+        return np.ascontiguousarray(a)
+    return a
+
+
+def scores_2d(x, name="scores"):
+    a = float_array(x, name)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (N, C) array; got shape {a.shape}")
+    return a
+
+
+def labels(y, n, name="y", ref=("scores", None)):
+    """``y`` as a contiguous int64 vector of length n (values are checked by the kernels)."""
+    if type(y) is np.ndarray and y.dtype is I64 and y.ndim == 1 and y.flags.c_contiguous:
+        a = y
+    else:
+        try:
+            a = np.asarray(y)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name} could not be read as an array of labels: {e}") from None
+        k = a.dtype.kind
+        if k not in "iu":
+            raise TypeError(f"{name} must hold integer class labels; got {_describe(a)}")
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D array of N labels; got shape {a.shape}")
+        if k == "u" and a.dtype.itemsize == 8 and a.size and a.max() > np.iinfo(np.int64).max:
+            i = int(np.argmax(a > np.iinfo(np.int64).max))
+            raise ValueError(f"{name}[{i}] = {int(a[i])} is not a valid class label")
+        a = np.ascontiguousarray(a, dtype=I64)
+    if a.shape[0] != n:
+        rname, rshape = ref
+        raise ValueError(
+            f"{name} has shape {a.shape} but {rname} has shape {rshape}: "
+            f"expected {name} of shape ({n},)"
+        )
+    return a
+
+
+def weights(w, n, name, what):
+    """Optional non-negative weights as (float64 contiguous vector, original float dtype)."""
+    if w is None:
+        return None, None
+    a = float_array(w, name)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) (one weight per {what}); got {a.shape}")
+    neg = a < 0
+    if neg.any():
+        i = int(np.argmax(neg))
+        raise ValueError(f"{name}[{i}] = {a[i]!r} is negative: weights must be non-negative")
+    return np.ascontiguousarray(a, dtype=F64), a.dtype
+
+
+def result_dtype(*dtypes):
+    """float32 only when every floating operand is float32."""
+    for dt in dtypes:
+        if dt is not None and dt != F32:
+            return F64
+    return F32
+
+
+def reduction(r):
+    code = REDUCTIONS.get(r) if isinstance(r, str) else None
+    if code is None:
+        raise ValueError(f"reduction must be one of 'mean', 'sum', 'none'; got {r!r}")
+    return code
+
+
+def threads(n):
+    """n_threads: None or -1 for all cores (0 to the kernels), else a positive int."""
+    if n is None:
+        return 0
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n_threads must be an int or None; got {type(n).__name__}")
+    n = int(n)
+    if n == -1:
+        return 0
+    if n <= 0:
+        raise ValueError(f"n_threads must be a positive int, or -1/None for all cores; got {n}")
+    return n
+
+
+def real(x, name, lo=None, hi=None):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(x).__name__}")
+    v = float(x)
+    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
+        raise ValueError(f"{name} must be a finite number{rng}; got {x!r}")
+    return v
+
+
+def flag(x, name):
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {x!r}")
+    return bool(x)
+
+
+def choice(x, name, options):
+    code = options.get(x) if isinstance(x, str) else None
+    if code is None:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {x!r}")
+    return code

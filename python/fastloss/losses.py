@@ -1,0 +1,182 @@
+"""Score-level losses: a matrix of class scores in, the loss and its gradient out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from . import _validate as v
+
+__all__ = [
+    "multiclass_hinge",
+    "softmax_cross_entropy",
+    "softmax",
+    "log_softmax",
+    "svm_loss",
+    "softmax_loss",
+]
+
+_HINGE_VARIANTS = {"weston_watkins": 0, "crammer_singer": 1}
+_SOFTMAX = 2
+_MEAN, _NONE = 2, 0
+
+
+def _prepare(scores, y, sample_weight, class_weight, soft_ok):
+    """Normalise the operands shared by the score-level losses.
+
+    Returns (S, labels, soft targets, sw, cw, dtype) with S, soft targets in the computing
+    dtype, labels int64 (or None), weights float64 (or None).
+    """
+    S = v.scores_2d(scores)
+    N, C = S.shape
+    Q = None
+    yl = None
+    qdt = None
+    if soft_ok and not (type(y) is np.ndarray and y.ndim == 1):
+        ya = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if ya.ndim == 2:
+            Q = v.float_array(ya, "y")
+            if Q.shape != S.shape:
+                raise ValueError(
+                    f"soft targets y have shape {Q.shape} but scores have shape {S.shape}: "
+                    "they must match"
+                )
+            qdt = Q.dtype
+        else:
+            y = ya
+    if Q is None:
+        yl = v.labels(y, N, "y", ("scores", S.shape))
+    sw, swdt = v.weights(sample_weight, N, "sample_weight", "sample")
+    cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
+    dt = S.dtype
+    if swdt is not None or cwdt is not None or qdt is not None:
+        dt = v.result_dtype(S.dtype, swdt, cwdt, qdt)
+        if S.dtype != dt:
+            S = S.astype(dt)
+        if Q is not None:
+            Q = v.rows_view(Q.astype(dt, copy=False))
+    return v.rows_view(S), yl, Q, sw, cw, dt
+
+
+def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threads):
+    N, C = S.shape
+    if red == _MEAN and N == 0:
+        raise ValueError(
+            "reduction='mean' of an empty batch (N == 0) is undefined; use reduction='sum'"
+        )
+    G = np.empty((N, C), dt) if grad else None
+    L = np.empty(N, dt) if red == _NONE else None
+    loss = _core.score_loss(S, yl, Q, sw, cw, code, margin, squared, eps, red, G, L, n_threads)
+    out = L if red == _NONE else dt.type(loss)
+    return (out, G) if grad else out
+
+
+def multiclass_hinge(
+    scores,
+    y,
+    *,
+    margin=1.0,
+    squared=False,
+    variant="weston_watkins",
+    sample_weight=None,
+    class_weight=None,
+    reduction="mean",
+    grad=True,
+    n_threads=None,
+):
+    """Multiclass SVM (hinge) loss of class scores, and its gradient.
+
+    Parameters
+    ----------
+    scores : (N, C) array_like of float
+    y : (N,) array_like of int, labels in [0, C)
+    margin : float, the margin Delta (1 in CS231n)
+    squared : bool, use max(0, t)**2 instead of max(0, t)
+    variant : "weston_watkins" (CS231n: sum over j != y) or "crammer_singer" (max over j != y)
+    sample_weight : (N,) non-negative weights, optional
+    class_weight : (C,) non-negative weights, optional (sample i weighs class_weight[y_i])
+    reduction : "mean" (sum of w_i L_i / sum of w_i), "sum" or "none"
+    grad : also return d(loss)/d(scores)
+    n_threads : None or -1 for every core; results are identical for every count
+
+    Returns
+    -------
+    loss, or (loss, dscores) when grad is True; float32 stays float32.
+
+    PyTorch's ``multi_margin_loss`` (p=1) equals the Weston-Watkins loss divided by C.
+    """
+    code = v.choice(variant, "variant", _HINGE_VARIANTS)
+    red = v.reduction(reduction)
+    margin = v.real(margin, "margin")
+    squared = v.flag(squared, "squared")
+    grad = v.flag(grad, "grad")
+    nt = v.threads(n_threads)
+    S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, soft_ok=False)
+    return _finish(S, yl, None, sw, cw, dt, code, margin, squared, 0.0, red, grad, nt)
+
+
+def softmax_cross_entropy(
+    scores,
+    y,
+    *,
+    label_smoothing=0.0,
+    sample_weight=None,
+    class_weight=None,
+    reduction="mean",
+    grad=True,
+    n_threads=None,
+):
+    """Softmax cross-entropy of class scores (logits), and its gradient.
+
+    ``y`` is either (N,) integer labels or an (N, C) array of class probabilities (soft
+    targets, as in PyTorch). ``label_smoothing`` mixes the target with the uniform
+    distribution; ``class_weight`` weighs each class's term exactly as PyTorch's
+    ``cross_entropy(weight=...)``: "mean" divides by the sum of sample_weight_i *
+    class_weight[y_i] for labels, and by the sum of sample weights (N without them) for
+    soft targets.
+
+    Returns loss, or (loss, dscores) when grad is True; the gradient is softmax(s) - q.
+    """
+    red = v.reduction(reduction)
+    eps = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
+    grad = v.flag(grad, "grad")
+    nt = v.threads(n_threads)
+    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, soft_ok=True)
+    return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt)
+
+
+def _rowwise(scores, axis, log, n_threads):
+    nt = v.threads(n_threads)
+    a = v.float_array(scores, "scores")
+    if a.ndim == 0:
+        raise ValueError("scores must have at least one dimension")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int; got {type(axis).__name__}")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {a.ndim}")
+    moved = np.moveaxis(a, axis, -1)
+    shape = moved.shape
+    S = v.rows_view(moved.reshape(-1, shape[-1]) if moved.ndim != 2 else moved)
+    out = np.empty(S.shape, S.dtype)
+    _core.softmax_rows(S, out, log, nt)
+    return np.moveaxis(out.reshape(shape), -1, axis)
+
+
+def softmax(scores, axis=-1, *, n_threads=None):
+    """Softmax along ``axis`` (the last by default), computed stably; dtype preserved."""
+    return _rowwise(scores, axis, False, n_threads)
+
+
+def log_softmax(scores, axis=-1, *, n_threads=None):
+    """Log-softmax along ``axis`` (the last by default): s - max - log(sum(exp(s - max)))."""
+    return _rowwise(scores, axis, True, n_threads)
+
+
+def svm_loss(x, y):
+    """CS231n ``layers.svm_loss``: multiclass hinge, margin 1, mean over N -> (loss, dx)."""
+    return multiclass_hinge(x, y)
+
+
+def softmax_loss(x, y):
+    """CS231n ``layers.softmax_loss``: softmax cross-entropy, mean over N -> (loss, dx)."""
+    return softmax_cross_entropy(x, y)

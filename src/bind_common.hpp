@@ -1,0 +1,70 @@
+// Small helpers shared by the bindings: checked access to the raw data of NumPy arrays
+// that the Python layer has already normalised. No math.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+namespace fastloss_bind {
+
+namespace py = pybind11;
+
+inline bool is_native(const py::dtype& dt) {
+  const char bo = dt.byteorder();
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return bo == '=' || bo == '|' || bo == '>';
+#else
+  return bo == '=' || bo == '|' || bo == '<';
+#endif
+}
+
+// 4 for native float32, 8 for native float64, 0 otherwise.
+inline int float_code(const py::array& a) {
+  const py::dtype dt = a.dtype();
+  if (dt.kind() != 'f' || !is_native(dt)) return 0;
+  const auto sz = dt.itemsize();
+  return (sz == 4 || sz == 8) ? int(sz) : 0;
+}
+
+inline bool is_int64(const py::array& a) {
+  const py::dtype dt = a.dtype();
+  return dt.kind() == 'i' && dt.itemsize() == 8 && is_native(dt);
+}
+
+[[noreturn]] inline void fail_type(const char* name, const char* what) {
+  throw py::type_error(std::string(name) + " must be " + what);
+}
+
+// A 2-D array of T with unit column stride; returns its row stride in elements.
+template <class T>
+int64_t row_stride(const py::array& a, const char* name) {
+  if (a.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D");
+  if (a.shape(1) > 1 && a.strides(1) != py::ssize_t(sizeof(T)))
+    throw py::value_error(std::string(name) + " must have unit column stride");
+  if (a.strides(0) % py::ssize_t(sizeof(T)) != 0)
+    throw py::value_error(std::string(name) + " has a misaligned row stride");
+  return int64_t(a.strides(0) / py::ssize_t(sizeof(T)));
+}
+
+// A C-contiguous 1-D array of `n` elements, or None.
+template <class T>
+const T* optional_vector(const py::object& o, int64_t n, const char* name, bool need_int64) {
+  if (o.is_none()) return nullptr;
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (need_int64 ? !is_int64(a) : float_code(a) != int(sizeof(T)))
+    fail_type(name, need_int64 ? "an int64 array" : "a float array");
+  if (a.ndim() != 1 || a.shape(0) != n || !(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + " must be a contiguous vector of " +
+                          std::to_string(n) + " elements");
+  return static_cast<const T*>(a.data());
+}
+
+inline py::array as_array(const py::object& o, const char* name) {
+  if (!py::isinstance<py::array>(o)) fail_type(name, "a NumPy array");
+  return py::reinterpret_borrow<py::array>(o);
+}
+
+}  // namespace fastloss_bind

@@ -1,0 +1,130 @@
+// Bindings of the score-level kernels: take the arrays the Python layer prepared, check
+// them cheaply, release the GIL, call the kernel of the active instruction set.
+#include <string>
+
+#include "bind_common.hpp"
+#include "fastloss/kernels.hpp"
+
+namespace py = pybind11;
+using namespace fastloss_bind;
+
+namespace {
+
+[[noreturn]] void raise_label_error(const fastloss::LabelError& e, int64_t C) {
+  throw py::value_error("y[" + std::to_string(e.row) + "] = " + std::to_string(e.value) +
+                        " is not a valid class label: labels must be in [0, " +
+                        std::to_string(C) + ")");
+}
+
+template <class T>
+double score_loss_t(const py::array& S, const py::object& y, const py::object& Q,
+                    const py::object& sw, const py::object& cw, int loss, double margin,
+                    bool squared, double eps, int reduction, const py::object& G,
+                    const py::object& L, int n_threads) {
+  fastloss::ScoreLossArgs<T> a;
+  a.S = static_cast<const T*>(S.data());
+  a.lds = row_stride<T>(S, "scores");
+  a.N = int64_t(S.shape(0));
+  a.C = int64_t(S.shape(1));
+  if (Q.is_none()) {
+    a.y = optional_vector<int64_t>(y, a.N, "y", true);
+    if (!a.y) throw py::value_error("y is required");
+  } else {
+    py::array q = as_array(Q, "y");
+    if (float_code(q) != int(sizeof(T))) fail_type("y", "of the scores' dtype");
+    if (q.ndim() != 2 || q.shape(0) != a.N || q.shape(1) != a.C)
+      throw py::value_error("soft targets y must have the scores' shape");
+    a.Q = static_cast<const T*>(q.data());
+    a.ldq = row_stride<T>(q, "y");
+  }
+  a.sample_weight = optional_vector<double>(sw, a.N, "sample_weight", false);
+  a.class_weight = optional_vector<double>(cw, a.C, "class_weight", false);
+  if (loss < 0 || loss > 2) throw py::value_error("unknown loss");
+  if (reduction < 0 || reduction > 2) throw py::value_error("unknown reduction");
+  a.loss = fastloss::ScoreLoss(loss);
+  a.margin = margin;
+  a.squared = squared;
+  a.label_smoothing = eps;
+  a.reduction = fastloss::Reduction(reduction);
+  a.n_threads = n_threads;
+  if (!G.is_none()) {
+    py::array g = as_array(G, "out");
+    if (float_code(g) != int(sizeof(T)) || g.ndim() != 2 || g.shape(0) != a.N ||
+        g.shape(1) != a.C || !g.writeable())
+      throw py::value_error("gradient output must be a writable array like scores");
+    a.G = static_cast<T*>(g.mutable_data());
+    a.ldg = row_stride<T>(g, "gradient");
+  }
+  if (!L.is_none()) {
+    py::array l = as_array(L, "out");
+    if (float_code(l) != int(sizeof(T)) || l.ndim() != 1 || l.shape(0) != a.N ||
+        !(l.flags() & py::array::c_style) || !l.writeable())
+      throw py::value_error("loss output must be a writable contiguous vector");
+    a.L = static_cast<T*>(l.mutable_data());
+  }
+  const auto& k = FL_SELECT(fastloss::loss_kernels);
+  fastloss::ScoreLossResult r;
+  {
+    py::gil_scoped_release release;
+    if constexpr (sizeof(T) == 4)
+      r = k.score_loss_f32(a);
+    else
+      r = k.score_loss_f64(a);
+  }
+  if (r.error.row >= 0) raise_label_error(r.error, a.C);
+  return r.loss;
+}
+
+template <class T>
+void softmax_t(const py::array& S, py::array& out, bool log, int n_threads) {
+  const int64_t lds = row_stride<T>(S, "scores");
+  const int64_t ldo = row_stride<T>(out, "out");
+  const int64_t N = int64_t(S.shape(0)), C = int64_t(S.shape(1));
+  if (out.shape(0) != N || out.shape(1) != C || !out.writeable())
+    throw py::value_error("out must be a writable array like scores");
+  const T* s = static_cast<const T*>(S.data());
+  T* o = static_cast<T*>(out.mutable_data());
+  const auto& k = FL_SELECT(fastloss::loss_kernels);
+  py::gil_scoped_release release;
+  if constexpr (sizeof(T) == 4)
+    k.softmax_f32(s, N, C, lds, o, ldo, log, n_threads);
+  else
+    k.softmax_f64(s, N, C, lds, o, ldo, log, n_threads);
+}
+
+}  // namespace
+
+void bind_losses(py::module_& m) {
+  m.def(
+      "score_loss",
+      [](const py::array& S, const py::object& y, const py::object& Q, const py::object& sw,
+         const py::object& cw, int loss, double margin, bool squared, double eps, int reduction,
+         const py::object& G, const py::object& L, int n_threads) {
+        switch (float_code(S)) {
+          case 4:
+            return score_loss_t<float>(S, y, Q, sw, cw, loss, margin, squared, eps, reduction,
+                                       G, L, n_threads);
+          case 8:
+            return score_loss_t<double>(S, y, Q, sw, cw, loss, margin, squared, eps, reduction,
+                                        G, L, n_threads);
+          default:
+            fail_type("scores", "float32 or float64");
+        }
+      },
+      "Score-level loss (private: see fastloss.multiclass_hinge / softmax_cross_entropy).");
+  m.def(
+      "softmax_rows",
+      [](const py::array& S, py::array& out, bool log, int n_threads) {
+        switch (float_code(S)) {
+          case 4:
+            if (float_code(out) != 4) fail_type("out", "float32");
+            return softmax_t<float>(S, out, log, n_threads);
+          case 8:
+            if (float_code(out) != 8) fail_type("out", "float64");
+            return softmax_t<double>(S, out, log, n_threads);
+          default:
+            fail_type("scores", "float32 or float64");
+        }
+      },
+      "Row-wise softmax or log-softmax into out (private).");
+}

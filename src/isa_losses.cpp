@@ -1,0 +1,14 @@
+// Instantiates the score-level kernels for one instruction-set level (FASTLOSS_ISA); CMake
+// compiles this file once per level with that level's flags. No math here.
+#include "fastloss/kernels.hpp"
+#include "fastloss/score.hpp"
+
+namespace fastloss {
+
+const LossKernels FL_ISA_SYMBOL(loss_kernels) = {
+    &FASTLOSS_ISA::score_loss<float>,   &FASTLOSS_ISA::score_loss<double>,
+    &FASTLOSS_ISA::softmax_rows<float>, &FASTLOSS_ISA::softmax_rows<double>,
+    &FASTLOSS_ISA::max_threads,
+};
+
+}  // namespace fastloss
