@@ -1,0 +1,251 @@
+"""Plain NumPy implementations of every formula of the fastloss API.
+
+The oracle of the tests and the baseline of the benchmarks: written the way the NumPy
+code of CS231n is written (a naive version with loops and a vectorized one), computing
+in the dtype of the scores. This module never imports the compiled ``fastloss._core``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "multiclass_hinge",
+    "multiclass_hinge_naive",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_naive",
+    "softmax",
+    "log_softmax",
+    "svm_loss",
+    "softmax_loss",
+]
+
+
+def _float(x):
+    a = np.asarray(x)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
+def _reduce(L, dS, w, denom, reduction):
+    """Apply the per-sample weights w (or None) and the reduction to per-row losses L and
+    per-row gradients dS (unweighted); denom is the mean's denominator."""
+    dt = L.dtype
+    if w is not None:
+        w = w.astype(dt)
+        L = w * L
+        dS = dS * w[:, None] if dS is not None else None
+    if reduction == "none":
+        return L, dS
+    if reduction == "sum":
+        return L.sum(dtype=dt), dS
+    if reduction == "mean":
+        if L.shape[0] == 0:
+            raise ValueError("mean of an empty batch")
+        d = dt.type(denom)
+        return L.sum(dtype=dt) / d, (dS / d if dS is not None else None)
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def _hinge_weights(N, y, sample_weight, class_weight):
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    if class_weight is not None:
+        cwy = np.asarray(class_weight, dtype=np.float64)[y]
+        w = cwy if w is None else w * cwy
+    denom = float(N) if w is None else float(w.sum())
+    return w, denom
+
+
+def multiclass_hinge(
+    scores,
+    y,
+    *,
+    margin=1.0,
+    squared=False,
+    variant="weston_watkins",
+    sample_weight=None,
+    class_weight=None,
+    reduction="mean",
+    grad=True,
+):
+    """Vectorized multiclass hinge loss; see fastloss.multiclass_hinge."""
+    s = _float(scores)
+    dt = s.dtype
+    y = np.asarray(y).astype(np.intp)
+    N, C = s.shape
+    rows = np.arange(N)
+    mg = dt.type(margin)
+    if variant == "weston_watkins":
+        correct = s[rows, y][:, None]
+        m = s - correct + mg
+        m[rows, y] = 0
+        h = np.maximum(dt.type(0), m)
+        L = (h * h if squared else h).sum(axis=1)
+        d = (m > 0).astype(dt)
+        if squared:
+            d = d * (2 * m)
+        d[rows, y] = 0
+        d[rows, y] = -d.sum(axis=1)
+    elif variant == "crammer_singer":
+        L = np.zeros(N, dt)
+        d = np.zeros((N, C), dt)
+        if C >= 2 and N > 0:
+            onehot = np.zeros((N, C), bool)
+            onehot[rows, y] = True
+            others = s[~onehot].reshape(N, C - 1)
+            jj = others.argmax(axis=1)
+            j = jj + (jj >= y)
+            m = s[rows, j] - s[rows, y] + mg
+            h = np.maximum(dt.type(0), m)
+            L = h * h if squared else h
+            dm = (m > 0).astype(dt)
+            if squared:
+                dm = dm * (2 * m)
+            np.add.at(d, (rows, j), dm)
+            np.add.at(d, (rows, y), -dm)
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
+    w, denom = _hinge_weights(N, y, sample_weight, class_weight)
+    loss, dS = _reduce(L, d if grad else None, w, denom, reduction)
+    return (loss, dS) if grad else loss
+
+
+def multiclass_hinge_naive(scores, y, *, margin=1.0, squared=False, variant="weston_watkins"):
+    """Loops over rows and classes (as CS231n's naive version); mean over N, no weights."""
+    s = _float(scores)
+    N, C = s.shape
+    loss = 0.0
+    dS = np.zeros_like(s)
+    for i in range(N):
+        yi = int(y[i])
+        if variant == "weston_watkins":
+            for j in range(C):
+                if j == yi:
+                    continue
+                m = s[i, j] - s[i, yi] + margin
+                if m > 0:
+                    loss += m * m if squared else m
+                    g = 2 * m if squared else 1.0
+                    dS[i, j] += g
+                    dS[i, yi] -= g
+        else:
+            best = None
+            for j in range(C):
+                if j != yi and (best is None or s[i, j] > s[i, best]):
+                    best = j
+            if best is None:
+                continue
+            m = s[i, best] - s[i, yi] + margin
+            if m > 0:
+                loss += m * m if squared else m
+                g = 2 * m if squared else 1.0
+                dS[i, best] += g
+                dS[i, yi] -= g
+    return loss / N, dS / N
+
+
+def softmax(scores, axis=-1):
+    s = _float(scores)
+    e = np.exp(s - s.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(scores, axis=-1):
+    s = _float(scores)
+    d = s - s.max(axis=axis, keepdims=True)
+    return d - np.log(np.exp(d).sum(axis=axis, keepdims=True))
+
+
+def softmax_cross_entropy(
+    scores,
+    y,
+    *,
+    label_smoothing=0.0,
+    sample_weight=None,
+    class_weight=None,
+    reduction="mean",
+    grad=True,
+):
+    """Vectorized softmax cross-entropy (hard labels or soft targets), PyTorch's rules for
+    class weights and label smoothing; see fastloss.softmax_cross_entropy."""
+    s = _float(scores)
+    dt = s.dtype
+    N, C = s.shape
+    eps = float(label_smoothing)
+    d = s - s.max(axis=1, keepdims=True)
+    e = np.exp(d)
+    se = e.sum(axis=1, keepdims=True)
+    logp = d - np.log(se)
+    p = e / se
+    cw = None if class_weight is None else np.asarray(class_weight, dtype=dt)
+    yarr = np.asarray(y)
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if yarr.ndim == 2:  # soft targets
+        q = yarr.astype(dt)
+        a = (1 - eps) * q + dt.type(eps / C) if eps > 0 else q
+        if cw is not None:
+            a = a * cw
+        L = -(a * logp).sum(axis=1)
+        denom = float(N) if sw is None else float(sw.sum())
+    else:
+        yi = yarr.astype(np.intp)
+        rows = np.arange(N)
+        cwy = np.ones(N, dt) if cw is None else cw[yi]
+        a = np.zeros((N, C), dt)
+        a[rows, yi] = (1 - eps) * cwy
+        L = (1 - eps) * cwy * -logp[rows, yi] if eps < 1 else np.zeros(N, dt)
+        if eps > 0:
+            cwv = np.ones(C, dt) if cw is None else cw
+            a = a + dt.type(eps / C) * cwv
+            L = L + dt.type(eps / C) * -(logp * cwv).sum(axis=1)
+        wy = cwy.astype(np.float64) if sw is None else sw * cwy
+        denom = float(wy.sum())
+    dS = p * a.sum(axis=1, keepdims=True) - a if grad else None
+    loss, dS = _reduce(L.astype(dt), dS, sw, denom, reduction)
+    return (loss, dS) if grad else loss
+
+
+def softmax_cross_entropy_naive(scores, y):
+    """Loops over rows and classes (CS231n's softmax_loss_naive at the score level)."""
+    s = _float(scores)
+    N, C = s.shape
+    loss = 0.0
+    dS = np.zeros_like(s)
+    for i in range(N):
+        m = max(s[i])
+        exps = [np.exp(s[i, j] - m) for j in range(C)]
+        total = sum(exps)
+        loss += -np.log(exps[int(y[i])] / total)
+        for j in range(C):
+            dS[i, j] = exps[j] / total - (1.0 if j == int(y[i]) else 0.0)
+    return loss / N, dS / N
+
+
+def svm_loss(x, y):
+    """CS231n layers.svm_loss, as written in the assignment."""
+    N = x.shape[0]
+    correct_class_scores = x[np.arange(N), y]
+    margins = np.maximum(0, x - correct_class_scores[:, np.newaxis] + 1.0)
+    margins[np.arange(N), y] = 0
+    loss = np.sum(margins) / N
+    num_pos = np.sum(margins > 0, axis=1)
+    dx = np.zeros_like(x)
+    dx[margins > 0] = 1
+    dx[np.arange(N), y] -= num_pos
+    dx /= N
+    return loss, dx
+
+
+def softmax_loss(x, y):
+    """CS231n layers.softmax_loss, as written in the assignment."""
+    shifted_logits = x - np.max(x, axis=1, keepdims=True)
+    Z = np.sum(np.exp(shifted_logits), axis=1, keepdims=True)
+    log_probs = shifted_logits - np.log(Z)
+    probs = np.exp(log_probs)
+    N = x.shape[0]
+    loss = -np.sum(log_probs[np.arange(N), y]) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
