@@ -8,6 +8,7 @@
 namespace py = pybind11;
 
 void bind_losses(py::module_& m);
+void bind_pool(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -36,5 +37,6 @@ PYBIND11_MODULE(_core, m) {
     return d;
   });
   m.def("max_threads", []() { return FL_SELECT(fastloss::loss_kernels).max_threads(); });
+  bind_pool(m);
   bind_losses(m);
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fastloss_bind {
 
@@ -66,5 +67,19 @@ inline py::array as_array(const py::object& o, const char* name) {
   if (!py::isinstance<py::array>(o)) fail_type(name, "a NumPy array");
   return py::reinterpret_borrow<py::array>(o);
 }
+
+}  // namespace fastloss_bind
+
+namespace fastloss_bind {
+
+// Large output arrays come from a small pool of recently freed blocks, so that a loop
+// that computes a gradient, drops it and computes the next one writes into memory that is
+// already mapped (a fresh 40 MB array costs the kernel's page faults and zeroing, about
+// as much as the loss itself). A block returns to the pool only when NumPy frees the
+// array's last reference (the capsule's destructor); at most kPoolBlocks blocks and
+// kPoolBytes bytes are kept.
+py::array pooled_empty(const py::dtype& dt, const std::vector<py::ssize_t>& shape);
+// Frees every block the pool holds.
+void pool_clear();
 
 }  // namespace fastloss_bind

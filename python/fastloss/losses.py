@@ -21,12 +21,30 @@ _SOFTMAX = 2
 _MEAN, _NONE = 2, 0
 
 
+_F32, _F64, _I64 = v.F32, v.F64, v.I64
+_INF = float("inf")
+
+
 def _prepare(scores, y, sample_weight, class_weight, soft_ok):
     """Normalise the operands shared by the score-level losses.
 
     Returns (S, labels, soft targets, sw, cw, dtype) with S, soft targets in the computing
     dtype, labels int64 (or None), weights float64 (or None).
     """
+    if (
+        sample_weight is None
+        and class_weight is None
+        and type(scores) is np.ndarray
+        and type(y) is np.ndarray
+        and scores.ndim == 2
+        and y.ndim == 1
+        and y.dtype is _I64
+        and (scores.dtype is _F32 or scores.dtype is _F64)
+        and scores.flags.c_contiguous
+        and y.flags.c_contiguous
+        and y.shape[0] == scores.shape[0]
+    ):  # the common call, already normal: no copies, no conversions
+        return scores, y, None, None, None, scores.dtype
     S = v.scores_2d(scores)
     N, C = S.shape
     Q = None
@@ -64,7 +82,7 @@ def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threa
         raise ValueError(
             "reduction='mean' of an empty batch (N == 0) is undefined; use reduction='sum'"
         )
-    G = np.empty((N, C), dt) if grad else None
+    G = _core.empty(N, C, dt) if grad else None
     L = np.empty(N, dt) if red == _NONE else None
     loss = _core.score_loss(S, yl, Q, sw, cw, code, margin, squared, eps, red, G, L, n_threads)
     out = L if red == _NONE else dt.type(loss)
@@ -105,12 +123,19 @@ def multiclass_hinge(
 
     PyTorch's ``multi_margin_loss`` (p=1) equals the Weston-Watkins loss divided by C.
     """
-    code = v.choice(variant, "variant", _HINGE_VARIANTS)
-    red = v.reduction(reduction)
-    margin = v.real(margin, "margin")
-    squared = v.flag(squared, "squared")
-    grad = v.flag(grad, "grad")
-    nt = v.threads(n_threads)
+    code = _HINGE_VARIANTS.get(variant) if type(variant) is str else None
+    if code is None:
+        code = v.choice(variant, "variant", _HINGE_VARIANTS)
+    red = v.REDUCTIONS.get(reduction) if type(reduction) is str else None
+    if red is None:
+        red = v.reduction(reduction)
+    if type(margin) is not float or not -_INF < margin < _INF:
+        margin = v.real(margin, "margin")
+    if squared is not False and squared is not True:
+        squared = v.flag(squared, "squared")
+    if grad is not True and grad is not False:
+        grad = v.flag(grad, "grad")
+    nt = 0 if n_threads is None else v.threads(n_threads)
     S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, soft_ok=False)
     return _finish(S, yl, None, sw, cw, dt, code, margin, squared, 0.0, red, grad, nt)
 
@@ -137,10 +162,15 @@ def softmax_cross_entropy(
 
     Returns loss, or (loss, dscores) when grad is True; the gradient is softmax(s) - q.
     """
-    red = v.reduction(reduction)
-    eps = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
-    grad = v.flag(grad, "grad")
-    nt = v.threads(n_threads)
+    red = v.REDUCTIONS.get(reduction) if type(reduction) is str else None
+    if red is None:
+        red = v.reduction(reduction)
+    eps = label_smoothing
+    if type(eps) is not float or not 0.0 <= eps <= 1.0:
+        eps = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
+    if grad is not True and grad is not False:
+        grad = v.flag(grad, "grad")
+    nt = 0 if n_threads is None else v.threads(n_threads)
     S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, soft_ok=True)
     return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt)
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "config.hpp"
@@ -17,8 +18,10 @@ FASTLOSS_NS_BEGIN
 
 // Below this many elements a call stays on the calling thread (no fork/join cost).
 constexpr int64_t kParallelMinElems = int64_t(1) << 15;
-// A block of rows holds about this many elements (fits L1/L2 with its gradient).
+// A block of rows holds about this many elements (fits L1/L2 with its gradient), and at
+// most kBlockMaxRows rows (per-row scratch lives on the stack).
 constexpr int64_t kBlockElems = 2048;
+constexpr int64_t kBlockMaxRows = 512;
 
 inline int max_threads() {
 #if defined(_OPENMP)
@@ -34,7 +37,7 @@ inline int resolve_threads(int n_threads) {
 
 // Rows per block for rows of C elements: a function of C only.
 inline int64_t block_rows(int64_t C) {
-  return std::max<int64_t>(1, kBlockElems / std::max<int64_t>(C, 1));
+  return std::min(kBlockMaxRows, std::max<int64_t>(1, kBlockElems / std::max<int64_t>(C, 1)));
 }
 
 // Calls f(block, row_begin, row_end) for every block of `rows` rows of N, spread over
@@ -86,6 +89,32 @@ double reduce_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, 
   });
   err = parts.first_error();
   return parts.total();
+}
+
+// Calls f(std::integral_constant<int, C>) for the small class counts that get a copy of
+// the row math with C fixed at compile time, and f(std::integral_constant<int, 0>) (C at
+// run time) otherwise.
+template <class F>
+decltype(auto) with_static_classes(int64_t C, F&& f) {
+  using std::integral_constant;
+  switch (C) {
+    case 2: return f(integral_constant<int, 2>{});
+    case 3: return f(integral_constant<int, 3>{});
+    case 4: return f(integral_constant<int, 4>{});
+    case 5: return f(integral_constant<int, 5>{});
+    case 6: return f(integral_constant<int, 6>{});
+    case 7: return f(integral_constant<int, 7>{});
+    case 8: return f(integral_constant<int, 8>{});
+    case 9: return f(integral_constant<int, 9>{});
+    case 10: return f(integral_constant<int, 10>{});
+    case 11: return f(integral_constant<int, 11>{});
+    case 12: return f(integral_constant<int, 12>{});
+    case 13: return f(integral_constant<int, 13>{});
+    case 14: return f(integral_constant<int, 14>{});
+    case 15: return f(integral_constant<int, 15>{});
+    case 16: return f(integral_constant<int, 16>{});
+    default: return f(integral_constant<int, 0>{});
+  }
 }
 
 FL_INLINE bool label_ok(int64_t y, int64_t C) { return uint64_t(y) < uint64_t(C); }

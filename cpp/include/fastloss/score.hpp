@@ -1,8 +1,9 @@
 // Score-level entry points: a matrix of class scores in, loss (and gradient) out. These
-// put the per-row math of losses/ into the driver's blocks; nothing here is specific to
-// one thread count.
+// put the per-row math of losses/ into the driver's blocks; nothing here depends on the
+// thread count.
 #pragma once
 
+#include <type_traits>
 #include <vector>
 
 #include "driver.hpp"
@@ -49,10 +50,24 @@ double mean_denominator(const ScoreLossArgs<T>& a, LabelError& err) {
   return d;
 }
 
+// The hinge row functions as types, so that the block loop inlines them.
+template <class T, bool Sq, bool Grad, int CT>
+struct HingeWW {
+  FL_INLINE T operator()(const T* s, int64_t C, int64_t y, T margin, T* g, T gs) const {
+    return hinge_ww_row<T, Sq, Grad, CT>(s, C, y, margin, g, gs);
+  }
+};
+template <class T, bool Sq, bool Grad, int CT>
+struct HingeCS {
+  FL_INLINE T operator()(const T* s, int64_t C, int64_t y, T margin, T* g, T gs) const {
+    return hinge_cs_row<T, Sq, Grad, CT>(s, C, y, margin, g, gs);
+  }
+};
+
 template <class T, class RowFn>
 double hinge_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
                    LabelError& err, RowFn row) {
-  double acc = 0.0;
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
   const T margin = T(a.margin);
   for (int64_t i = r0; i < r1; ++i) {
     const int64_t y = a.y[i];
@@ -62,54 +77,150 @@ double hinge_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double sca
     }
     double w = a.sample_weight ? a.sample_weight[i] : 1.0;
     if (a.class_weight) w *= a.class_weight[y];
-    const double li = row(a.S + i * a.lds, a.C, y, margin, a.G ? a.G + i * a.ldg : nullptr,
-                          T(w * scale));
+    const double li = double(row(a.S + i * a.lds, a.C, y, margin,
+                                 a.G ? a.G + i * a.ldg : nullptr, T(w * scale)));
     const double wl = w * li;
     if (a.L) a.L[i] = T(wl);
-    acc += wl;
+    acc[i & 3] += wl;
   }
-  return acc;
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-template <class T>
+template <class T, bool Grad, int CT>
 double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
                      LabelError& err, const SoftmaxCEParams<T>& P) {
-  const int64_t C = a.C, rows = r1 - r0;
+  const int64_t C = CT > 0 ? CT : a.C, rows = r1 - r0;
+  const bool soft = a.Q != nullptr;
   BlockScratch<T> scratch;
-  T* E = scratch.get(a.G, a.ldg, r0, rows, C);
-  T mx_local[kBlockElems];
-  std::vector<T> mx_heap;
-  T* mx = mx_local;
-  if (rows > kBlockElems) {
-    mx_heap.resize(size_t(rows));
-    mx = mx_heap.data();
-  }
-  for (int64_t r = 0; r < rows; ++r)
-    mx[r] = softmax_shift_row(a.S + (r0 + r) * a.lds, C, E + r * C);
-  vexp_array(E, E, rows * C);
-  double acc = 0.0;
+  T* E = scratch.get(Grad ? a.G : nullptr, a.ldg, r0, rows, C);
+  alignas(64) T dy[kBlockMaxRows], aux[kBlockMaxRows], A[kBlockMaxRows], sm[kBlockMaxRows];
+  int64_t yr[kBlockMaxRows];
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = r0 + r;
-    const T* s = a.S + i * a.lds;
-    T* g = a.G ? a.G + i * a.ldg : nullptr;
-    const double w = a.sample_weight ? a.sample_weight[i] : 1.0;
-    const T gs = T(w * scale);
-    double li;
-    if (a.Q) {
-      li = softmax_ce_row_soft(s, mx[r], C, a.Q + i * a.ldq, E + r * C, g, gs, P);
-    } else {
-      const int64_t y = a.y[i];
+    int64_t y = 0;
+    if (!soft) {
+      y = a.y[i];
       if (!label_ok(y, C)) {
         if (err.row < 0) err = LabelError{i, y};
-        continue;
+        y = -1;
       }
-      li = softmax_ce_row_hard(s, mx[r], C, y, E + r * C, g, gs, P);
     }
-    const double wl = w * li;
-    if (a.L) a.L[i] = T(wl);
-    acc += wl;
+    yr[r] = y;
+    const T* q = soft ? a.Q + i * a.ldq : nullptr;
+    T* e = E + r * C;
+    const T* s = a.S + i * a.lds;
+    const T mx = softmax_shift_row<T, CT>(s, C, e);
+    if (y < 0) continue;
+    dy[r] = softmax_ce_prepare<T, CT>(s, mx, e, C, y, q, P, &aux[r]);
+    A[r] = soft ? aux[r] : softmax_ce_mass(y, P);
   }
-  return acc;
+  vexp_array(E, E, rows * C);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r0 + r, y = yr[r];
+    if (y < 0) {
+      sm[r] = T(1);
+      continue;
+    }
+    const double w = a.sample_weight ? a.sample_weight[i] : 1.0;
+    const T* q = soft ? a.Q + i * a.ldq : nullptr;
+    T* g = Grad ? a.G + i * a.ldg : nullptr;
+    sm[r] = softmax_ce_finish<T, Grad, CT>(E + r * C, C, y, q, A[r], g, T(w * scale), P);
+  }
+  FL_SIMD
+  for (int64_t r = 0; r < rows; ++r) sm[r] = vlog(sm[r]);
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r0 + r;
+    if (yr[r] < 0) continue;
+    const double w = a.sample_weight ? a.sample_weight[i] : 1.0;
+    const double wl = w * softmax_ce_loss(soft, yr[r], sm[r], dy[r], aux[r], A[r], P);
+    if (a.L) a.L[i] = T(wl);
+    acc[r & 3] += wl;
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+// ---- Short rows (CT <= 16 classes): W rows at a time, one per SIMD lane --------------
+// Walks rows r0..r1 in groups of W: checks the labels, gathers the group's scores (and
+// soft targets) class by class into vectors, lets fn compute the losses and gradients,
+// weighs and sums the losses, and scatters the gradients back into rows. A short last
+// group repeats its last row in the unused lanes. class_in_weight: the sample weight
+// includes class_weight[y] (the hinge); otherwise the loss applies class weights itself.
+template <class T, int CT, bool Grad, class LaneFn>
+double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
+                  LabelError& err, bool class_in_weight, const LaneFn& fn) {
+  using V = vec<T>;
+  using M = ivec<T>;
+  using I = typename VecT<T>::I;
+  constexpr int W = width<T>();
+  V col[CT]{}, qcol[CT]{}, out[CT]{};
+  alignas(64) double w[W];
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
+  for (int64_t i0 = r0; i0 < r1; i0 += W) {
+    const int nl = int(std::min<int64_t>(W, r1 - i0));
+    M y{};
+    V gs{};
+    bool simple = nl == W && !(class_in_weight && a.class_weight);
+    if (simple && a.y) {  // the common case in SIMD: a full group, valid labels
+      for (int l = 0; l < W; ++l) y[l] = I(a.y[i0 + l]);
+      int64_t bad = 0;
+      for (int l = 0; l < W; ++l) bad |= !label_ok(a.y[i0 + l], CT);
+      simple = bad == 0;
+    }
+    if (simple) {
+      if (a.sample_weight) {
+        for (int l = 0; l < W; ++l) {
+          w[l] = a.sample_weight[i0 + l];
+          gs[l] = T(w[l] * scale);
+        }
+      } else {
+        for (int l = 0; l < W; ++l) w[l] = 1.0;
+        gs = splat(T(scale));
+      }
+      for (int j = 0; j < CT; ++j)
+        for (int l = 0; l < W; ++l) col[j][l] = a.S[(i0 + l) * a.lds + j];
+      if (a.Q)
+        for (int j = 0; j < CT; ++j)
+          for (int l = 0; l < W; ++l) qcol[j][l] = a.Q[(i0 + l) * a.ldq + j];
+    } else {
+      int64_t row[W];
+      for (int l = 0; l < W; ++l) {
+        const int64_t i = i0 + std::min(l, nl - 1);
+        row[l] = i;
+        double wi = a.sample_weight ? a.sample_weight[i] : 1.0;
+        y[l] = 0;
+        if (a.y) {
+          const int64_t yv = a.y[i];
+          if (label_ok(yv, CT)) {
+            y[l] = I(yv);
+            if (class_in_weight && a.class_weight) wi *= a.class_weight[yv];
+          } else {
+            if (err.row < 0 && l < nl) err = LabelError{i, yv};
+            wi = 0.0;
+          }
+        }
+        w[l] = wi;
+        gs[l] = T(wi * scale);
+      }
+      for (int j = 0; j < CT; ++j)
+        for (int l = 0; l < W; ++l) col[j][l] = a.S[row[l] * a.lds + j];
+      if (a.Q)
+        for (int j = 0; j < CT; ++j)
+          for (int l = 0; l < W; ++l) qcol[j][l] = a.Q[row[l] * a.ldq + j];
+    }
+    const V loss = fn(col, qcol, y, gs, out);
+    for (int l = 0; l < nl; ++l) {
+      const double wl = w[l] * double(loss[l]);
+      if (a.L) a.L[i0 + l] = T(wl);
+      acc[l & 3] += wl;
+    }
+    if (Grad)
+      for (int l = 0; l < nl; ++l) {
+        T* g = a.G + (i0 + l) * a.ldg;
+        for (int j = 0; j < CT; ++j) g[j] = out[j][l];
+      }
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 template <class T>
@@ -123,48 +234,111 @@ ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
   const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
   const int64_t rows = block_rows(a.C);
 
-  std::vector<T> cw_eps;
+  std::vector<T> cw(size_t(a.C), T(1));
   SoftmaxCEParams<T> P;
-  P.eps = a.label_smoothing;
-  P.cw = a.class_weight;
-  P.sum_cw = double(a.C);
+  P.eps = T(a.label_smoothing);
+  P.keep = T(1.0 - a.label_smoothing);
+  P.eps_c = a.C > 0 ? T(a.label_smoothing / double(a.C)) : T(0);
+  P.weighted = a.class_weight != nullptr;
+  double sum_cw = double(a.C);
   if (a.class_weight) {
-    P.sum_cw = 0.0;
-    for (int64_t c = 0; c < a.C; ++c) P.sum_cw += a.class_weight[c];
-    if (a.label_smoothing > 0.0) {
-      cw_eps.resize(size_t(a.C));
-      for (int64_t c = 0; c < a.C; ++c)
-        cw_eps[size_t(c)] = T(a.label_smoothing / double(a.C) * a.class_weight[c]);
-      P.cw_eps = cw_eps.data();
+    sum_cw = 0.0;
+    for (int64_t c = 0; c < a.C; ++c) {
+      cw[size_t(c)] = T(a.class_weight[c]);
+      sum_cw += a.class_weight[c];
     }
   }
+  P.cw = cw.data();
+  P.sum_cw = T(sum_cw);
 
-  auto run = [&](auto&& block) {
-    return reduce_row_blocks(a.N, rows, a.C, a.n_threads, res.error,
-                             [&](int64_t r0, int64_t r1, LabelError& err) {
-                               return block(r0, r1, err);
-                             });
-  };
-  double total = 0.0;
-  switch (a.loss) {
-    case ScoreLoss::hinge_ww:
-      total = run([&](int64_t r0, int64_t r1, LabelError& err) {
-        return a.squared ? hinge_block(a, r0, r1, scale, err, hinge_ww_row<T, true>)
-                         : hinge_block(a, r0, r1, scale, err, hinge_ww_row<T, false>);
-      });
-      break;
-    case ScoreLoss::hinge_cs:
-      total = run([&](int64_t r0, int64_t r1, LabelError& err) {
-        return a.squared ? hinge_block(a, r0, r1, scale, err, hinge_cs_row<T, true>)
-                         : hinge_block(a, r0, r1, scale, err, hinge_cs_row<T, false>);
-      });
-      break;
-    case ScoreLoss::softmax:
-      total = run([&](int64_t r0, int64_t r1, LabelError& err) {
-        return softmax_block(a, r0, r1, scale, err, P);
-      });
-      break;
-  }
+  const bool grad = a.G != nullptr;
+  const double total = with_static_classes(a.C, [&](auto ct) -> double {
+    constexpr int CT = decltype(ct)::value;
+    auto run = [&](auto&& block) {
+      return reduce_row_blocks(a.N, rows, a.C, a.n_threads, res.error, block);
+    };
+    if constexpr (CT > 0) {
+      // Short rows: the lanes.
+      const T mg = T(a.margin);
+      auto lanes = [&](auto grad_c, bool class_in_weight, auto fn) {
+        constexpr bool G = decltype(grad_c)::value;
+        return run([&](int64_t r0, int64_t r1, LabelError& err) {
+          return lane_block<T, CT, G>(a, r0, r1, scale, err, class_in_weight, fn);
+        });
+      };
+      using Yes = std::true_type;
+      using No = std::false_type;
+      using V = vec<T>;
+      using M = ivec<T>;
+      switch (a.loss) {
+        case ScoreLoss::hinge_ww:
+          if (a.squared)
+            return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+              return hinge_ww_lanes<T, true, true, CT>(c, y, mg, gs, o);
+            })
+                        : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+                            return hinge_ww_lanes<T, true, false, CT>(c, y, mg, gs, o);
+                          });
+          return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+            return hinge_ww_lanes<T, false, true, CT>(c, y, mg, gs, o);
+          })
+                      : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+                          return hinge_ww_lanes<T, false, false, CT>(c, y, mg, gs, o);
+                        });
+        case ScoreLoss::hinge_cs:
+          if (a.squared)
+            return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+              return hinge_cs_lanes<T, true, true, CT>(c, y, mg, gs, o);
+            })
+                        : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+                            return hinge_cs_lanes<T, true, false, CT>(c, y, mg, gs, o);
+                          });
+          return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+            return hinge_cs_lanes<T, false, true, CT>(c, y, mg, gs, o);
+          })
+                      : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
+                          return hinge_cs_lanes<T, false, false, CT>(c, y, mg, gs, o);
+                        });
+        default: {
+          auto ce = [&](auto grad_c, auto soft_c) {
+            constexpr bool G = decltype(grad_c)::value, Sf = decltype(soft_c)::value;
+            return lanes(grad_c, false, [&](const V* c, const V* q, M y, V gs, V* o) {
+              alignas(64) T Et[CT * width<T>()];
+              return softmax_ce_lanes<T, G, Sf, CT>(c, q, y, gs, P, Et, o);
+            });
+          };
+          if (a.Q) return grad ? ce(Yes{}, Yes{}) : ce(No{}, Yes{});
+          return grad ? ce(Yes{}, No{}) : ce(No{}, No{});
+        }
+      }
+    } else {
+      // Long rows (or C == 1): row by row, SIMD along the row.
+      auto hinge = [&](auto row) {
+        return run([&](int64_t r0, int64_t r1, LabelError& err) {
+          return hinge_block(a, r0, r1, scale, err, row);
+        });
+      };
+      switch (a.loss) {
+        case ScoreLoss::hinge_ww:
+          return a.squared ? (grad ? hinge(HingeWW<T, true, true, 0>{})
+                                   : hinge(HingeWW<T, true, false, 0>{}))
+                           : (grad ? hinge(HingeWW<T, false, true, 0>{})
+                                   : hinge(HingeWW<T, false, false, 0>{}));
+        case ScoreLoss::hinge_cs:
+          return a.squared ? (grad ? hinge(HingeCS<T, true, true, 0>{})
+                                   : hinge(HingeCS<T, true, false, 0>{}))
+                           : (grad ? hinge(HingeCS<T, false, true, 0>{})
+                                   : hinge(HingeCS<T, false, false, 0>{}));
+        default:
+          return grad ? run([&](int64_t r0, int64_t r1, LabelError& err) {
+            return softmax_block<T, true, 0>(a, r0, r1, scale, err, P);
+          })
+                      : run([&](int64_t r0, int64_t r1, LabelError& err) {
+                          return softmax_block<T, false, 0>(a, r0, r1, scale, err, P);
+                        });
+      }
+    }
+  });
   res.denom = denom;
   res.loss = a.reduction == Reduction::mean ? total / denom : total;
   return res;
@@ -179,25 +353,26 @@ void softmax_rows(const T* S, int64_t N, int64_t C, int64_t lds, T* out, int64_t
     const int64_t nr = r1 - r0;
     BlockScratch<T> scratch;
     T* E = scratch.get(log ? nullptr : out, ldo, r0, nr, C);
+    alignas(64) T mx[kBlockMaxRows], sm[kBlockMaxRows];
+    for (int64_t r = 0; r < nr; ++r) mx[r] = softmax_shift_row<T, 0>(S + (r0 + r) * lds, C, E + r * C);
+    vexp_array(E, E, nr * C);
+    for (int64_t r = 0; r < nr; ++r) sm[r] = row_sum<T, 0>(E + r * C, C);
+    if (log) {
+      FL_SIMD
+      for (int64_t r = 0; r < nr; ++r) sm[r] = vlog(sm[r]);
+    }
     for (int64_t r = 0; r < nr; ++r) {
       const T* s = S + (r0 + r) * lds;
-      const T mx = softmax_shift_row(s, C, E + r * C);
-      if (log) {
-        T* o = out + (r0 + r) * ldo;
-        vexp_array(E + r * C, E + r * C, C);
-        const T lse = T(std::log(double(row_sum(E + r * C, C))));
-        FL_SIMD
-        for (int64_t c = 0; c < C; ++c) o[c] = (s[c] - mx) - lse;
-      }
-    }
-    if (log) return;
-    vexp_array(E, E, nr * C);
-    for (int64_t r = 0; r < nr; ++r) {
-      T* e = E + r * C;
       T* o = out + (r0 + r) * ldo;
-      const T inv = T(1) / row_sum(e, C);
-      FL_SIMD
-      for (int64_t c = 0; c < C; ++c) o[c] = e[c] * inv;
+      if (log) {
+        FL_SIMD
+        for (int64_t c = 0; c < C; ++c) o[c] = (s[c] - mx[r]) - sm[r];
+      } else {
+        const T inv = T(1) / sm[r];
+        const T* e = E + r * C;
+        FL_SIMD
+        for (int64_t c = 0; c < C; ++c) o[c] = e[c] * inv;
+      }
     }
   });
 }

@@ -6,86 +6,157 @@
 //   h(t) = max(0, t) or max(0, t)^2 (squared); NaN propagates to the loss as in NumPy.
 //   A term's subgradient counts only where its margin is strictly > 0.
 //
-// Each row function returns the row's unweighted loss and, when g is given, writes
+// Each row function returns the row's unweighted loss and, when Grad, writes
 // g = gs * dL/ds for the row (gs carries the sample weight and the mean's 1/denominator).
+// CT > 0 fixes the number of classes at compile time (CT == C), so that short rows unroll.
 #pragma once
 
 #include <limits>
 
 #include "../config.hpp"
+#include "../simd.hpp"
 
 FASTLOSS_NS_BEGIN
 
-template <class T, bool Squared>
-FL_INLINE T hinge_h(T m) {
-  const T h = m <= T(0) ? T(0) : m;  // NaN stays NaN
+// h(m) on the lanes where `on`, 0 elsewhere (NaN stays NaN), and its derivative where
+// m > 0; for a scalar type or a SIMD vector V with mask type M.
+template <bool Squared, class V, class M>
+FL_INLINE V hinge_term(V m, M on) {
+  const V h = (on & ~(m <= V{})) ? m : V{};
   return Squared ? h * h : h;
 }
-
-template <class T, bool Squared>
-FL_INLINE T hinge_dh(T m) {
-  return m > T(0) ? (Squared ? T(2) * m : T(1)) : T(0);
+template <bool Squared, class V, class M>
+FL_INLINE V hinge_slope(V m, M on) {
+  return (on & (m > V{})) ? (Squared ? m + m : V{} + 1) : V{};
 }
 
-template <class T, bool Squared>
-FL_INLINE double hinge_ww_row(const T* FL_RESTRICT s, int64_t C, int64_t y, T margin,
-                              T* FL_RESTRICT g, T gs) {
-  const T sy = s[y];
-  T loss = 0;
-  if (g) {
-    T cnt = 0;
-    FL_SIMD_REDUCE(+ : loss, cnt)
-    for (int64_t j = 0; j < C; ++j) {
-      const T m = s[j] - sy + margin;
-      const bool other = j != y;
-      loss += other ? hinge_h<T, Squared>(m) : T(0);
-      const T d = other ? hinge_dh<T, Squared>(m) : T(0);
-      g[j] = gs * d;
+template <class T, bool Squared, bool Grad, int CT>
+FL_INLINE T hinge_ww_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin,
+                         T* FL_RESTRICT g, T gs) {
+  using V = vec<T>;
+  using M = ivec<T>;
+  using I = typename VecT<T>::I;
+  const int64_t C = CT > 0 ? CT : C_;
+  const V sy = splat(s[y]), mg = splat(margin);
+  const M yv = M{} + I(y), cv = M{} + I(C);
+  V acc{}, cnt{};
+  for (int64_t k = 0; k < chunks<T>(C); ++k) {
+    const M idx = iota<T>() + I(k * width<T>());
+    const M valid = (idx != yv) & (idx < cv);
+    const V m = load_chunk(s, k, C, T(0)) - sy + mg;
+    acc += hinge_term<Squared>(m, valid);
+    if (Grad) {
+      const V d = hinge_slope<Squared>(m, valid);
       cnt += d;
-    }
-    g[y] = -(gs * cnt);
-  } else {
-    FL_SIMD_REDUCE(+ : loss)
-    for (int64_t j = 0; j < C; ++j) {
-      const T m = s[j] - sy + margin;
-      loss += j != y ? hinge_h<T, Squared>(m) : T(0);
+      store_chunk(g, k, C, d * gs);
     }
   }
-  return double(loss);
+  if (Grad) g[y] = -(gs * hsum(cnt));
+  return hsum(acc);
 }
 
-template <class T, bool Squared>
-FL_INLINE double hinge_cs_row(const T* FL_RESTRICT s, int64_t C, int64_t y, T margin,
-                              T* FL_RESTRICT g, T gs) {
-  if (g) {
-    FL_SIMD
-    for (int64_t j = 0; j < C; ++j) g[j] = T(0);
-  }
-  if (C < 2) return 0.0;
+template <class T, bool Squared, bool Grad, int CT>
+FL_INLINE T hinge_cs_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin,
+                         T* FL_RESTRICT g, T gs) {
+  using V = vec<T>;
+  using M = ivec<T>;
+  using I = typename VecT<T>::I;
+  const int64_t C = CT > 0 ? CT : C_;
+  if (Grad)
+    for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
+  if (C < 2) return T(0);
   const T ninf = -std::numeric_limits<T>::infinity();
-  T mx = ninf;
-  int nans = 0;
-  FL_SIMD_REDUCE2(max : mx, + : nans)
-  for (int64_t j = 0; j < C; ++j) {
-    const T v = j != y ? s[j] : ninf;
+  const M yv = M{} + I(y), cv = M{} + I(C);
+  V mx = splat(ninf);
+  M nan{};
+  for (int64_t k = 0; k < chunks<T>(C); ++k) {
+    const M idx = iota<T>() + I(k * width<T>());
+    const M valid = (idx != yv) & (idx < cv);
+    const V x = load_chunk(s, k, C, ninf);
+    const V v = valid ? x : splat(ninf);
     mx = v > mx ? v : mx;
-    nans += v != v;
+    nan |= valid & (x != x);
   }
+  const T mxs = hmax(mx);
+  const bool any_nan = hmax(nan) != 0;
   int64_t jstar = -1;
   for (int64_t j = 0; j < C; ++j) {
     if (j == y) continue;
-    if (nans ? s[j] != s[j] : s[j] == mx) {
+    if (any_nan ? s[j] != s[j] : s[j] == mxs) {
       jstar = j;
       break;
     }
   }
   const T m = s[jstar] - s[y] + margin;
-  if (g) {
-    const T d = gs * hinge_dh<T, Squared>(m);
+  if (Grad && m > T(0)) {
+    const T d = gs * (Squared ? m + m : T(1));
     g[jstar] += d;
     g[y] -= d;
   }
-  return double(hinge_h<T, Squared>(m));
+  const T h = m <= T(0) ? T(0) : m;
+  return Squared ? h * h : h;
+}
+
+// ---- The same math over W rows at once ("lanes"), for rows of CT <= 16 classes --------
+// col[j] holds class j's scores of W rows (one row per SIMD lane), y their labels, gs
+// their gradient scales. Returns the unweighted losses and, when Grad, writes out[j] =
+// gs * dL/ds_j. No horizontal operation: every step is one vector op per class.
+
+template <class T, bool Squared, bool Grad, int CT>
+FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, ivec<T> y, T margin, vec<T> gs,
+                                vec<T>* out) {
+  using V = vec<T>;
+  V sy{}, acc{}, cnt{};
+  for (int j = 0; j < CT; ++j) sy = (y == j) ? col[j] : sy;
+  for (int j = 0; j < CT; ++j) {
+    const V m = col[j] - sy + margin;
+    acc += hinge_term<Squared>(m, y != j);
+    if (Grad) {
+      const V d = hinge_slope<Squared>(m, y != j);
+      cnt += d;
+      out[j] = d * gs;
+    }
+  }
+  if (Grad)
+    for (int j = 0; j < CT; ++j) out[j] = (y == j) ? -(gs * cnt) : out[j];
+  return acc;
+}
+
+template <class T, bool Squared, bool Grad, int CT>
+FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, ivec<T> y, T margin, vec<T> gs,
+                                vec<T>* out) {
+  using V = vec<T>;
+  using M = ivec<T>;
+  if (CT < 2) {
+    if (Grad)
+      for (int j = 0; j < CT; ++j) out[j] = V{};
+    return V{};
+  }
+  const V ninf = splat(-std::numeric_limits<T>::infinity());
+  V mx = ninf;
+  M nan{};
+  for (int j = 0; j < CT; ++j) {
+    const V v = (y != j) ? col[j] : ninf;
+    mx = v > mx ? v : mx;
+    nan |= (y != j) & (col[j] != col[j]);
+  }
+  M jstar = M{} - 1;
+  for (int j = 0; j < CT; ++j) {
+    const M hit = (y != j) & ((nan & (col[j] != col[j])) | (~nan & (col[j] == mx)));
+    jstar = ((jstar < 0) & hit) ? M{} + j : jstar;
+  }
+  V sj{}, sy{};
+  for (int j = 0; j < CT; ++j) {
+    sj = (jstar == j) ? col[j] : sj;
+    sy = (y == j) ? col[j] : sy;
+  }
+  const V m = sj - sy + margin;
+  const M all = M{} == 0;
+  if (Grad) {
+    const V d = gs * hinge_slope<Squared>(m, all);
+    for (int j = 0; j < CT; ++j) out[j] = ((jstar == j) ? d : V{}) - ((y == j) ? d : V{});
+  }
+  return hinge_term<Squared>(m, all);
 }
 
 FASTLOSS_NS_END

@@ -6,116 +6,196 @@
 //   soft target q: a_c = cw_c ((1 - eps) q_c + eps / C)
 // (cw = class weights, 1 when absent; exactly PyTorch's cross_entropy.)
 //
-// The exponentials of a block of rows are taken in one flat SIMD pass (vexp_array) over a
-// contiguous scratch block E; the row functions below prepare and finish each row.
+// A row is done in three steps around two flat SIMD passes that the block driver makes
+// over all the rows of a block (score.hpp): prepare (e = s - max, and the target sums),
+// then exp over the block, then finish (the gradient from e, the row's exp sum), then log
+// over the block's sums, then the loss. CT > 0 fixes C at compile time.
 #pragma once
 
-#include <cmath>
 #include <limits>
 
 #include "../config.hpp"
+#include "../simd.hpp"
 #include "../vmath.hpp"
 
 FASTLOSS_NS_BEGIN
 
-// E[c] = s[c] - max(s); returns max(s).
-template <class T>
-FL_INLINE T softmax_shift_row(const T* FL_RESTRICT s, int64_t C, T* FL_RESTRICT e) {
-  T mx = -std::numeric_limits<T>::infinity();
-  FL_SIMD_REDUCE(max : mx)
-  for (int64_t c = 0; c < C; ++c) mx = s[c] > mx ? s[c] : mx;
-  FL_SIMD
-  for (int64_t c = 0; c < C; ++c) e[c] = s[c] - mx;
-  return mx;
-}
-
-template <class T>
-FL_INLINE T row_sum(const T* FL_RESTRICT e, int64_t C) {
-  T sum = 0;
-  FL_SIMD_REDUCE(+ : sum)
-  for (int64_t c = 0; c < C; ++c) sum += e[c];
-  return sum;
-}
-
 // Options of the cross-entropy that are the same for every row.
 template <class T>
 struct SoftmaxCEParams {
-  double eps = 0.0;                 // label smoothing
-  const double* cw = nullptr;       // class weights or nullptr
-  double sum_cw = 0.0;              // sum of class weights (C when absent)
-  const T* cw_eps = nullptr;        // (eps / C) * cw_c as T, when eps > 0 and cw given
+  T eps = 0;            // label smoothing
+  T keep = 1;           // 1 - eps
+  T eps_c = 0;          // eps / C
+  const T* cw = nullptr;  // class weights as T (all ones when none were given)
+  bool weighted = false;  // class weights were given
+  T sum_cw = 0;           // their sum
 };
 
-// Hard label: e holds exp(s - max) on entry; g (may equal e) receives gs * dL/ds.
+// e = s - max(s); returns max(s).
+template <class T, int CT>
+FL_INLINE T softmax_shift_row(const T* FL_RESTRICT s, int64_t C_, T* FL_RESTRICT e) {
+  using V = vec<T>;
+  const int64_t C = CT > 0 ? CT : C_;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  V mx = splat(ninf);
+  for (int64_t k = 0; k < chunks<T>(C); ++k) {
+    const V x = load_chunk(s, k, C, ninf);
+    mx = x > mx ? x : mx;
+  }
+  const T m = hmax(mx);
+  for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(e, k, C, load_chunk(s, k, C, T(0)) - m);
+  return m;
+}
+
+template <class T, int CT>
+FL_INLINE T row_sum(const T* FL_RESTRICT e, int64_t C_) {
+  const int64_t C = CT > 0 ? CT : C_;
+  vec<T> acc{};
+  for (int64_t k = 0; k < chunks<T>(C); ++k) acc += load_chunk(e, k, C, T(0));
+  return hsum(acc);
+}
+
+// sum_c w_c e_c
+template <class T, int CT>
+FL_INLINE T row_dot(const T* FL_RESTRICT w, const T* FL_RESTRICT e, int64_t C_) {
+  const int64_t C = CT > 0 ? CT : C_;
+  vec<T> acc{};
+  for (int64_t k = 0; k < chunks<T>(C); ++k)
+    acc += load_chunk(w, k, C, T(0)) * load_chunk(e, k, C, T(0));
+  return hsum(acc);
+}
+
+// Soft target: the weights a_c = cw_c (keep q_c + eps/C) of chunk k.
 template <class T>
-FL_INLINE double softmax_ce_row_hard(const T* FL_RESTRICT s, T mx, int64_t C, int64_t y,
-                                     const T* e, T* g, T gs, const SoftmaxCEParams<T>& P) {
-  const double sum = double(row_sum(e, C));
-  const double lse = std::log(sum);
-  const double cy = P.cw ? P.cw[y] : 1.0;
-  const double dy = double(s[y] - mx);
-  double A, loss;
-  if (P.eps > 0.0) {
-    const double k = P.eps / double(C);
-    double sd = 0.0;
-    if (P.cw) {
-      FL_SIMD_REDUCE(+ : sd)
-      for (int64_t c = 0; c < C; ++c) sd += P.cw[c] * double(s[c] - mx);
-    } else {
-      FL_SIMD_REDUCE(+ : sd)
-      for (int64_t c = 0; c < C; ++c) sd += double(s[c] - mx);
+FL_INLINE vec<T> soft_weights(const T* q, int64_t k, int64_t C, const SoftmaxCEParams<T>& P) {
+  return load_chunk(P.cw, k, C, T(0)) * (load_chunk(q, k, C, T(0)) * P.keep + P.eps_c);
+}
+
+// Before exp. Hard label: returns d_y = s_y - max (read from s, not from the e just
+// stored) and sets *aux = sum_c cw_c d_c (needed with eps > 0). Soft target: sets
+// *aux = A = sum_c a_c and returns sum_c a_c d_c.
+template <class T, int CT>
+FL_INLINE T softmax_ce_prepare(const T* FL_RESTRICT s, T mx, const T* FL_RESTRICT e, int64_t C_,
+                               int64_t y, const T* q, const SoftmaxCEParams<T>& P, T* aux) {
+  const int64_t C = CT > 0 ? CT : C_;
+  if (q) {
+    vec<T> A{}, ad{};
+    for (int64_t k = 0; k < chunks<T>(C); ++k) {
+      const vec<T> a = soft_weights(q, k, C, P);
+      A += a;
+      ad += a * load_chunk(e, k, C, T(0));
     }
-    A = (1.0 - P.eps) * cy + k * P.sum_cw;
-    loss = A * lse - (1.0 - P.eps) * cy * dy - k * sd;
+    *aux = hsum(A);
+    return hsum(ad);
+  }
+  *aux = P.eps > T(0) ? row_dot<T, CT>(P.cw, e, C) : T(0);
+  return s[y] - mx;
+}
+
+// The target mass A of a hard-label row.
+template <class T>
+FL_INLINE T softmax_ce_mass(int64_t y, const SoftmaxCEParams<T>& P) {
+  const T cy = P.cw[y];
+  return P.eps > T(0) ? P.keep * cy + P.eps_c * P.sum_cw : cy;
+}
+
+// After exp (e holds exp(s - max)): returns sum_c e_c and, when Grad, writes
+// g = gs * (A p - a) (g may be e itself).
+template <class T, bool Grad, int CT>
+FL_INLINE T softmax_ce_finish(const T* e, int64_t C_, int64_t y, const T* q, T A, T* g, T gs,
+                              const SoftmaxCEParams<T>& P) {
+  const int64_t C = CT > 0 ? CT : C_;
+  const T sum = row_sum<T, CT>(e, C);
+  if (!Grad) return sum;
+  const T k1 = gs * A / sum;
+  if (q) {
+    for (int64_t k = 0; k < chunks<T>(C); ++k)
+      store_chunk(g, k, C, load_chunk(e, k, C, T(0)) * k1 - soft_weights(q, k, C, P) * gs);
+    return sum;
+  }
+  using M = ivec<T>;
+  using I = typename VecT<T>::I;
+  const M yv = M{} + I(y);
+  const vec<T> ky = splat(gs * (P.keep * P.cw[y]));  // the label's share of a, times gs
+  const T k2 = gs * P.eps_c;
+  for (int64_t k = 0; k < chunks<T>(C); ++k) {
+    const M at_y = (iota<T>() + I(k * width<T>())) == yv;
+    vec<T> v = load_chunk(e, k, C, T(0)) * k1 - (at_y ? ky : vec<T>{});
+    if (P.eps > T(0)) v -= load_chunk(P.cw, k, C, T(0)) * k2;
+    store_chunk(g, k, C, v);
+  }
+  return sum;
+}
+
+// ---- The same math over W rows at once ("lanes"), for rows of CT <= 16 classes --------
+// col[j] (qcol[j]) holds class j's scores (soft targets) of W rows, one row per lane;
+// Et is scratch for CT vectors. Returns the unweighted losses and, when Grad, writes
+// out[j] = gs * dL/ds_j. The exps of all CT x W entries are one flat vexp pass.
+template <class T, bool Grad, bool Soft, int CT>
+FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, ivec<T> y, vec<T> gs,
+                                  const SoftmaxCEParams<T>& P, T* Et, vec<T>* out) {
+  using V = vec<T>;
+  constexpr int W = width<T>();
+  V mx = col[0];
+  for (int j = 1; j < CT; ++j) mx = col[j] > mx ? col[j] : mx;
+  V dy{}, aux{}, A{}, cy = splat(T(1));
+  for (int j = 0; j < CT; ++j) {
+    const V d = col[j] - mx;
+    store(Et + j * W, d);
+    if (Soft) {
+      const V a = (qcol[j] * P.keep + P.eps_c) * P.cw[j];
+      A += a;
+      aux += a * d;
+    } else {
+      dy = (y == j) ? d : dy;
+      if (P.weighted) cy = (y == j) ? splat(P.cw[j]) : cy;
+      if (P.eps > T(0)) aux += d * P.cw[j];
+    }
+  }
+  vexp_array(Et, Et, int64_t(CT) * W);
+  V sum{};
+  for (int j = 0; j < CT; ++j) sum += load(Et + j * W);
+  alignas(64) T lse_a[W];
+  store(lse_a, sum);
+  FL_SIMD
+  for (int l = 0; l < W; ++l) lse_a[l] = vlog(lse_a[l]);
+  const V lse = load(lse_a);
+  V loss;
+  if (Soft) {
+    loss = A * lse - aux;
+  } else if (P.eps > T(0)) {
+    A = cy * P.keep + P.eps_c * P.sum_cw;
+    loss = A * lse - cy * dy * P.keep - aux * P.eps_c;
   } else {
     A = cy;
     loss = cy * (lse - dy);
   }
-  if (g) {
-    const T k1 = T(double(gs) * A / sum);
-    if (P.eps > 0.0) {
-      if (P.cw_eps) {
-        FL_SIMD
-        for (int64_t c = 0; c < C; ++c) g[c] = e[c] * k1 - gs * P.cw_eps[c];
-      } else {
-        const T k2 = gs * T(P.eps / double(C));
-        FL_SIMD
-        for (int64_t c = 0; c < C; ++c) g[c] = e[c] * k1 - k2;
+  if (Grad) {
+    const V k1 = gs * A / sum;
+    for (int j = 0; j < CT; ++j) {
+      V g = load(Et + j * W) * k1;
+      if (Soft)
+        g -= gs * ((qcol[j] * P.keep + P.eps_c) * P.cw[j]);
+      else {
+        g -= (y == j) ? gs * cy * P.keep : V{};
+        if (P.eps > T(0)) g -= gs * (P.eps_c * P.cw[j]);
       }
-    } else {
-      FL_SIMD
-      for (int64_t c = 0; c < C; ++c) g[c] = e[c] * k1;
+      out[j] = g;
     }
-    g[y] -= gs * T((1.0 - P.eps) * cy);
   }
   return loss;
 }
 
-// Soft target q (a probability row): e holds exp(s - max) on entry.
+// The row's loss from lse = log(sum), the prepared d_y (or sum a d) and aux.
 template <class T>
-FL_INLINE double softmax_ce_row_soft(const T* FL_RESTRICT s, T mx, int64_t C,
-                                     const T* FL_RESTRICT q, const T* e, T* g, T gs,
-                                     const SoftmaxCEParams<T>& P) {
-  const double sum = double(row_sum(e, C));
-  const double lse = std::log(sum);
-  const double keep = 1.0 - P.eps, k = P.eps / double(C);
-  double A = 0.0, ad = 0.0;
-  FL_SIMD_REDUCE(+ : A, ad)
-  for (int64_t c = 0; c < C; ++c) {
-    const double a = (P.cw ? P.cw[c] : 1.0) * (keep * double(q[c]) + k);
-    A += a;
-    ad += a * double(s[c] - mx);
-  }
-  const double loss = A * lse - ad;
-  if (g) {
-    const T k1 = T(double(gs) * A / sum);
-    FL_SIMD
-    for (int64_t c = 0; c < C; ++c) {
-      const T a = T((P.cw ? P.cw[c] : 1.0) * (keep * double(q[c]) + k));
-      g[c] = e[c] * k1 - gs * a;
-    }
-  }
-  return loss;
+FL_INLINE double softmax_ce_loss(bool soft, int64_t y, T lse, T dy_or_ad, T aux, T A,
+                                 const SoftmaxCEParams<T>& P) {
+  if (soft) return double(A) * double(lse) - double(dy_or_ad);
+  const double cy = double(P.cw[y]);
+  if (P.eps > T(0))
+    return double(A) * double(lse) - double(P.keep) * cy * double(dy_or_ad) -
+           double(P.eps_c) * double(aux);
+  return cy * (double(lse) - double(dy_or_ad));
 }
 
 FASTLOSS_NS_END

@@ -1,0 +1,115 @@
+// The output pool of bind_common.hpp and its bindings. No math.
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <utility>
+
+#include "bind_common.hpp"
+
+namespace fastloss_bind {
+namespace {
+
+constexpr size_t kPoolMinBytes = size_t(1) << 20;  // smaller arrays: NumPy's allocator
+constexpr size_t kPoolBlocks = 4;
+constexpr size_t kPoolBytes = size_t(1) << 30;
+constexpr size_t kAlign = 64;
+constexpr size_t kHugeBytes = size_t(2) << 20;
+
+struct Block {
+  void* ptr;
+  size_t bytes;
+};
+
+struct Pool {
+  std::mutex mu;
+  std::vector<Block> free_blocks;
+  size_t held = 0;
+
+  Block get(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (size_t k = 0; k < free_blocks.size(); ++k) {
+        const Block b = free_blocks[k];
+        if (b.bytes >= bytes && b.bytes <= 2 * bytes) {
+          free_blocks.erase(free_blocks.begin() + std::ptrdiff_t(k));
+          held -= b.bytes;
+          return b;
+        }
+      }
+    }
+    // Large blocks on 2 MB boundaries, advised for transparent huge pages (fewer faults).
+    const size_t align = bytes >= kHugeBytes ? kHugeBytes : kAlign;
+    const size_t rounded = (bytes + align - 1) / align * align;
+    void* p = std::aligned_alloc(align, rounded);
+    if (!p) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+    if (align == kHugeBytes) madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+    return Block{p, rounded};
+  }
+
+  void put(Block b) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (free_blocks.size() >= kPoolBlocks || held + b.bytes > kPoolBytes) {
+      // Keep the newest: drop the oldest until the new block fits.
+      while (!free_blocks.empty() &&
+             (free_blocks.size() >= kPoolBlocks || held + b.bytes > kPoolBytes)) {
+        std::free(free_blocks.front().ptr);
+        held -= free_blocks.front().bytes;
+        free_blocks.erase(free_blocks.begin());
+      }
+      if (held + b.bytes > kPoolBytes) {
+        std::free(b.ptr);
+        return;
+      }
+    }
+    free_blocks.push_back(b);
+    held += b.bytes;
+  }
+
+  void clear() {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const Block& b : free_blocks) std::free(b.ptr);
+    free_blocks.clear();
+    held = 0;
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: arrays may outlive the module
+  return *p;
+}
+
+}  // namespace
+
+py::array pooled_empty(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+  size_t n = 1;
+  for (py::ssize_t d : shape) n *= size_t(d);
+  const size_t bytes = n * size_t(dt.itemsize());
+  if (bytes < kPoolMinBytes) return py::array(dt, shape);
+  Block* b = new Block(pool().get(bytes));
+  py::capsule owner(b, [](void* p) {
+    Block* blk = static_cast<Block*>(p);
+    pool().put(*blk);
+    delete blk;
+  });
+  return py::array(dt, shape, b->ptr, owner);
+}
+
+void pool_clear() { pool().clear(); }
+
+}  // namespace fastloss_bind
+
+void bind_pool(pybind11::module_& m) {
+  namespace py = pybind11;
+  m.def(
+      "empty",
+      [](py::ssize_t rows, py::ssize_t cols, const py::dtype& dt) {
+        if (rows < 0 || cols < 0) throw py::value_error("negative dimensions");
+        return fastloss_bind::pooled_empty(dt, {rows, cols});
+      },
+      "An uninitialised C-contiguous (rows, cols) array, from the output pool when large "
+      "(private).");
+  m.def("pool_clear", &fastloss_bind::pool_clear, "Free the blocks the output pool holds.");
+}
