@@ -43,6 +43,7 @@ inline bool is_int64(const py::array& a) {
 template <class T>
 int64_t row_stride(const py::array& a, const char* name) {
   if (a.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D");
+  if (a.shape(0) == 0 || a.shape(1) == 0) return int64_t(a.shape(1));  // nothing to walk
   if (a.shape(1) > 1 && a.strides(1) != py::ssize_t(sizeof(T)))
     throw py::value_error(std::string(name) + " must have unit column stride");
   if (a.strides(0) % py::ssize_t(sizeof(T)) != 0)

@@ -79,6 +79,8 @@ def labels(y, n, name="y", ref=("scores", None)):
             a = np.asarray(y)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name} could not be read as an array of labels: {e}") from None
+        if a.size == 0 and not isinstance(y, np.ndarray):
+            a = a.astype(I64)  # an empty list has no dtype of its own
         k = a.dtype.kind
         if k not in "iu":
             raise TypeError(f"{name} must hold integer class labels; got {_describe(a)}")
@@ -107,7 +109,7 @@ def weights(w, n, name, what):
     neg = a < 0
     if neg.any():
         i = int(np.argmax(neg))
-        raise ValueError(f"{name}[{i}] = {a[i]!r} is negative: weights must be non-negative")
+        raise ValueError(f"{name}[{i}] = {a[i].item()!r} is negative: weights must be non-negative")
     return np.ascontiguousarray(a, dtype=F64), a.dtype
 
 

@@ -1,0 +1,346 @@
+"""Score-level losses against the NumPy reference, hand-checked values and numerical
+gradients, over hypothesis-generated shapes, dtypes, layouts and options."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from helpers import assert_close, grad_scale
+
+import fastloss as fl
+import fastloss.reference as R
+
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def ref64(fn, scores, y, **kw):
+    """The reference computed in float64 (the oracle for both dtypes)."""
+    kw = {k: (np.asarray(v, np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
+          for k, v in kw.items()}
+    yy = np.asarray(y, np.float64) if np.asarray(y).ndim == 2 else y
+    return fn(np.asarray(scores, np.float64), yy, **kw)
+
+
+# ---- the lecture's worked examples --------------------------------------------------
+
+CAT = np.array([[3.2, 5.1, -1.7]])
+
+
+def test_lecture_hinge_cat_example():
+    loss, d = fl.multiclass_hinge(CAT, [0])
+    assert loss == pytest.approx(2.9, abs=1e-12)  # max(0, 5.1-3.2+1) + max(0, -1.7-3.2+1)
+    np.testing.assert_array_equal(d, [[-1.0, 1.0, 0.0]])
+
+
+def test_lecture_hinge_three_images():
+    scores = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]]).T  # columns
+    loss = fl.multiclass_hinge(scores.T, [0, 1, 2], grad=False)
+    # cat 2.9, car 0, frog 12.9 -> mean 5.27
+    assert loss == pytest.approx((2.9 + 0.0 + 12.9) / 3, abs=1e-12)
+
+
+def test_lecture_softmax_cat_example():
+    p = fl.softmax(CAT)
+    np.testing.assert_allclose(p, [[0.13, 0.87, 0.00]], atol=5e-3)
+    loss, d = fl.softmax_cross_entropy(CAT, [0])
+    assert loss == pytest.approx(-np.log(p[0, 0]), rel=1e-14)
+    assert loss == pytest.approx(2.04, abs=5e-3)  # the slide's 0.89 is log10
+    assert loss / np.log(10) == pytest.approx(0.89, abs=5e-3)
+    np.testing.assert_allclose(d, p - [[1, 0, 0]], rtol=1e-14, atol=1e-16)
+
+
+def test_cs231n_dropins_match_assignment_code():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 10))
+    y = rng.integers(0, 10, 50)
+    for ours, theirs in [(fl.svm_loss, R.svm_loss), (fl.softmax_loss, R.softmax_loss)]:
+        l1, d1 = ours(x, y)
+        l2, d2 = theirs(x, y)
+        assert l1 == pytest.approx(l2, rel=1e-12)
+        assert_close(d1, d2, 1e-12)
+
+
+# ---- agreement with the reference over generated cases ------------------------------
+
+layouts = st.sampled_from(["c", "f", "strided", "negative", "readonly", "list"])
+
+
+def make_scores(rng, N, C, dtype, layout):
+    base = rng.normal(scale=3.0, size=(N, C)).astype(dtype)
+    if layout == "c":
+        return base, base
+    if layout == "f":
+        return np.asfortranarray(base), base
+    if layout == "strided":
+        big = np.zeros((N, 2 * C + 1), dtype)
+        big[:, ::2][:, :C] = base
+        return big[:, ::2][:, :C], base
+    if layout == "negative":
+        flipped = np.ascontiguousarray(base[::-1])
+        return flipped[::-1], base
+    if layout == "readonly":
+        ro = base.copy()
+        ro.flags.writeable = False
+        return ro, base
+    if N == 0:  # an empty list cannot carry C: use an empty array instead
+        return base, base
+    return base.tolist(), base  # lists are float64 (the dtype rules)
+
+
+@st.composite
+def cases(draw, max_c=1000):
+    N = draw(st.sampled_from([0, 1, 2, 3, 7, 16, 33, 200]) | st.integers(0, 3000))
+    C = draw(st.sampled_from([1, 2, 3, 5, 8, 9, 10, 16, 17, 31, 100]) | st.integers(1, max_c))
+    if N * C > 400_000:
+        N = 400_000 // C
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    layout = draw(layouts)
+    seed = draw(st.integers(0, 2**32 - 1))
+    return N, C, dtype, layout, seed
+
+
+@given(cases(), st.sampled_from(["weston_watkins", "crammer_singer"]), st.booleans(),
+       st.sampled_from([1.0, 0.5, 2.0]), st.sampled_from(["mean", "sum", "none"]),
+       st.booleans(), st.booleans())
+def test_hinge_matches_reference(case, variant, squared, margin, reduction, use_sw, use_cw):
+    N, C, dtype, layout, seed = case
+    if reduction == "mean" and N == 0:
+        return
+    rng = np.random.default_rng(seed)
+    scores, base = make_scores(rng, N, C, dtype, layout)
+    y = rng.integers(0, C, N)
+    kw = dict(variant=variant, squared=squared, margin=margin, reduction=reduction)
+    if use_sw:
+        kw["sample_weight"] = rng.random(N).astype(dtype)
+    if use_cw:
+        kw["class_weight"] = rng.random(C).astype(dtype)
+    loss, d = fl.multiclass_hinge(scores, y, **kw)
+    rl, rd = ref64(R.multiclass_hinge, base, y, **kw)
+    out_dtype = np.float64 if isinstance(scores, list) else dtype
+    assert d.dtype == out_dtype and d.shape == (N, C)
+    assert np.asarray(loss).dtype == out_dtype
+    assert_close(loss, rl, RTOL[dtype], "loss")
+    gsc = grad_scale(N, reduction, kw.get("sample_weight"), kw.get("class_weight"), margin)
+    assert_close(d, rd, RTOL[dtype], "grad", scale=gsc)
+    assert_close(fl.multiclass_hinge(scores, y, grad=False, **kw), rl, RTOL[dtype], "fwd")
+
+
+@given(cases(), st.sampled_from([0.0, 0.1, 1.0]), st.sampled_from(["mean", "sum", "none"]),
+       st.booleans(), st.booleans(), st.booleans())
+def test_softmax_ce_matches_reference(case, eps, reduction, use_sw, use_cw, soft):
+    N, C, dtype, layout, seed = case
+    if reduction == "mean" and N == 0:
+        return
+    rng = np.random.default_rng(seed)
+    scores, base = make_scores(rng, N, C, dtype, layout)
+    if soft:
+        y = R.softmax(rng.normal(size=(N, C))).astype(dtype)
+    else:
+        y = rng.integers(0, C, N)
+    kw = dict(label_smoothing=eps, reduction=reduction)
+    if use_sw:
+        kw["sample_weight"] = rng.random(N).astype(dtype)
+    if use_cw:
+        kw["class_weight"] = (rng.random(C) + 0.1).astype(dtype)
+    loss, d = fl.softmax_cross_entropy(scores, y, **kw)
+    rl, rd = ref64(R.softmax_cross_entropy, base, y, **kw)
+    assert d.dtype == (np.float64 if isinstance(scores, list) else dtype)
+    assert_close(loss, rl, RTOL[dtype], "loss")
+    gsc = grad_scale(N, reduction, kw.get("sample_weight"), kw.get("class_weight"))
+    assert_close(d, rd, RTOL[dtype], "grad", scale=gsc)
+    assert_close(fl.softmax_cross_entropy(scores, y, grad=False, **kw), rl, RTOL[dtype], "fwd")
+
+
+@given(cases(max_c=300), st.sampled_from([-1, 0, 1]))
+def test_softmax_and_log_softmax(case, axis):
+    N, C, dtype, layout, seed = case
+    rng = np.random.default_rng(seed)
+    scores, base = make_scores(rng, N, C, dtype, layout)
+    ax = axis if axis != 0 else 0
+    s_in = np.asarray(scores) if layout == "list" else scores
+    p = fl.softmax(s_in, axis=ax)
+    lp = fl.log_softmax(s_in, axis=ax)
+    assert p.dtype == s_in.dtype and lp.dtype == s_in.dtype
+    assert p.shape == base.shape and lp.shape == base.shape
+    if base.size == 0:
+        return
+    assert_close(p, R.softmax(base.astype(np.float64), axis=ax), RTOL[dtype])
+    assert_close(lp, R.log_softmax(base.astype(np.float64), axis=ax), RTOL[dtype])
+
+
+def test_softmax_nd_and_1d():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5))
+    for ax in range(3):
+        assert_close(fl.softmax(x, axis=ax), R.softmax(x, axis=ax), 1e-12)
+    v = rng.normal(size=7)
+    assert_close(fl.log_softmax(v), R.log_softmax(v), 1e-12)
+
+
+# ---- numerical gradients ------------------------------------------------------------
+
+def numgrad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old - h
+        fm = f(x)
+        x[idx] = old
+        g[idx] = (fp - fm) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("C", [2, 3, 10, 40])
+@pytest.mark.parametrize("kind", ["ww", "cs", "ww2", "ce", "ce_smooth_cw", "ce_soft"])
+def test_numerical_gradient(C, kind):
+    rng = np.random.default_rng(C)
+    N = 6
+    x = rng.normal(size=(N, C)) * 3
+    y = rng.integers(0, C, N)
+    sw = rng.random(N) + 0.5
+    cw = rng.random(C) + 0.5
+    if kind.startswith("ce"):
+        kw = dict(sample_weight=sw)
+        if kind == "ce_smooth_cw":
+            kw.update(label_smoothing=0.2, class_weight=cw)
+        yy = R.softmax(rng.normal(size=(N, C))) if kind == "ce_soft" else y
+
+        def f(s):
+            return float(fl.softmax_cross_entropy(s, yy, grad=False, **kw))
+        _, d = fl.softmax_cross_entropy(x, yy, **kw)
+    else:
+        variant = "crammer_singer" if kind == "cs" else "weston_watkins"
+        kw = dict(variant=variant, squared=kind == "ww2", sample_weight=sw, class_weight=cw)
+        # keep every margin away from the hinge's kink and the max away from ties
+        while True:
+            m = x - x[np.arange(N), y][:, None] + 1.0
+            m[np.arange(N), y] = 10.0
+            top = np.sort(np.where(m == 10.0, -np.inf, x), axis=1)
+            if np.abs(m).min() > 1e-3 and (C < 3 or (top[:, -1] - top[:, -2]).min() > 1e-3):
+                break
+            x = rng.normal(size=(N, C)) * 3
+
+        def f(s):
+            return float(fl.multiclass_hinge(s, y, grad=False, **kw))
+        _, d = fl.multiclass_hinge(x, y, **kw)
+    n = numgrad(f, x.copy())
+    np.testing.assert_allclose(d, n, rtol=1e-6, atol=1e-8)
+
+
+# ---- extremes ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_and_tied_scores_are_finite_and_right(dtype):
+    s = np.array([[1e30, -1e30, 0.0], [-1e30, 1e30, 5.0], [1e8, 1e8, 1e8]], dtype)
+    y = np.array([0, 0, 2])
+    loss, d = fl.softmax_cross_entropy(s, y, reduction="none")
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(d))
+    np.testing.assert_allclose(loss, [0.0, 2e30, np.log(3)], rtol=1e-6)
+    np.testing.assert_allclose(d[2], [1 / 3, 1 / 3, -2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(d[1], [-1, 1, 0], atol=1e-6)
+    p = fl.softmax(s)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+    lh, dh = fl.multiclass_hinge(s, y, reduction="none")
+    assert np.all(np.isfinite(lh[2:])) and lh[2] == 2.0
+    lr, dr = R.multiclass_hinge(s.astype(np.float64), y, reduction="none")
+    np.testing.assert_allclose(lh, lr, rtol=1e-6)
+    np.testing.assert_allclose(dh, dr)
+
+
+def test_nan_and_inf_propagate_like_numpy():
+    s = np.array([[np.nan, 1.0, 2.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]])
+    y = np.array([1, 1, 0, 2])
+    for fn, ref in [(fl.softmax_cross_entropy, R.softmax_cross_entropy),
+                    (fl.multiclass_hinge, R.multiclass_hinge)]:
+        with np.errstate(all="ignore"):
+            rl, rd = ref(s, y, reduction="none")
+        ll, dd = fn(s, y, reduction="none")
+        np.testing.assert_array_equal(np.isnan(ll), np.isnan(rl))
+        np.testing.assert_allclose(ll, rl, rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(dd, rd, rtol=1e-12, atol=1e-300, equal_nan=True)
+
+
+def test_masked_logits_give_exact_zero_probability():
+    s = np.array([[0.0, -np.inf, 1.0]], np.float32)
+    p = fl.softmax(s)
+    assert p[0, 1] == 0.0
+    _, d = fl.softmax_cross_entropy(s, [2])
+    assert d[0, 1] == 0.0
+
+
+# ---- conventions ---------------------------------------------------------------------
+
+def test_dtype_rules():
+    rng = np.random.default_rng(2)
+    s32 = rng.normal(size=(5, 3)).astype(np.float32)
+    y = [0, 1, 2, 0, 1]
+    assert fl.multiclass_hinge(s32, y)[1].dtype == np.float32
+    assert fl.multiclass_hinge(s32.astype(np.float64), y)[1].dtype == np.float64
+    assert fl.multiclass_hinge(s32.astype(np.int32), y)[1].dtype == np.float64
+    assert fl.multiclass_hinge(s32.astype(np.float16), y)[1].dtype == np.float64
+    # mixed float32 / float64 operands compute in float64
+    l, d = fl.softmax_cross_entropy(s32, y, sample_weight=np.ones(5))
+    assert d.dtype == np.float64 and np.asarray(l).dtype == np.float64
+    l, d = fl.softmax_cross_entropy(s32, y, sample_weight=np.ones(5, np.float32))
+    assert d.dtype == np.float32
+    for ydt in [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.uint64, ">i8"]:
+        assert_close(fl.multiclass_hinge(s32, np.asarray(y, ydt))[0],
+                     fl.multiclass_hinge(s32, y)[0], 0)
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(64, 10))
+    y = rng.integers(0, 10, 64)
+    sw = rng.random(64)
+    cw = rng.random(10)
+    copies = [a.copy() for a in (s, y, sw, cw)]
+    fl.multiclass_hinge(s, y, sample_weight=sw, class_weight=cw)
+    fl.softmax_cross_entropy(s, y, sample_weight=sw, class_weight=cw, label_smoothing=0.1)
+    fl.softmax(s)
+    for a, b in zip((s, y, sw, cw), copies):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_empty_batch():
+    s = np.zeros((0, 4))
+    assert fl.multiclass_hinge(s, [], reduction="sum")[0] == 0.0
+    assert fl.softmax_cross_entropy(s, np.zeros(0, int), reduction="sum", grad=False) == 0.0
+    l, d = fl.softmax_cross_entropy(s, np.zeros(0, int), reduction="none")
+    assert l.shape == (0,) and d.shape == (0, 4)
+
+
+@pytest.mark.parametrize("C", [3, 10, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_give_identical_bits(C, dtype):
+    rng = np.random.default_rng(C)
+    N = 200_000 // C * 3
+    s = rng.normal(size=(N, C)).astype(dtype)
+    y = rng.integers(0, C, N)
+    sw = rng.random(N)
+    for fn, kw in [(fl.multiclass_hinge, {}), (fl.multiclass_hinge, dict(variant="crammer_singer")),
+                   (fl.softmax_cross_entropy, dict(label_smoothing=0.1)),
+                   (fl.softmax_cross_entropy, dict(sample_weight=sw))]:
+        outs = [fn(s, y, n_threads=t, **kw) for t in (1, 2, 3, None)]
+        for l, d in outs[1:]:
+            assert np.asarray(l).tobytes() == np.asarray(outs[0][0]).tobytes()
+            assert d.tobytes() == outs[0][1].tobytes()
+    p1 = fl.softmax(s, n_threads=1)
+    assert fl.softmax(s, n_threads=2).tobytes() == p1.tobytes()
+
+
+def test_outputs_are_independent_arrays():
+    """Large gradients come from a pool: a live gradient is never handed out again."""
+    rng = np.random.default_rng(4)
+    s = rng.normal(size=(100_000, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 100_000)
+    _, d1 = fl.softmax_cross_entropy(s, y)
+    keep = d1.copy()
+    view = d1[10:20]
+    del d1
+    _, d2 = fl.softmax_cross_entropy(s * 2, y)
+    _, d3 = fl.multiclass_hinge(s, y)
+    assert not np.shares_memory(view, d2) and not np.shares_memory(view, d3)
+    np.testing.assert_array_equal(view, keep[10:20])
