@@ -139,6 +139,21 @@ inline void classify_angles(AngleScratch& s, int64_t P, bool fold, const EdgeDir
   }
 }
 
+// Calls f(cell, q) for every pixel q = r * Wc + c of the ncr x ncc cells of cr x cc pixels
+// (cell = cell row * ncc + cell col): each cell's pixels in row-major order, the cells
+// interleaved (pixel (i, j) of every cell, then pixel (i, j + 1) of every cell, ...), so
+// that consecutive updates of one cell's histogram, which wait on each other, are apart.
+template <class F>
+FL_INLINE void for_cell_pixels(int64_t ncr, int64_t ncc, int64_t cr, int64_t cc, int64_t Wc,
+                               F&& f) {
+  for (int64_t i = 0; i < cr; ++i)
+    for (int64_t j = 0; j < cc; ++j)
+      for (int64_t yi = 0; yi < ncr; ++yi) {
+        const int64_t q0 = (yi * cr + i) * Wc + j;
+        for (int64_t xi = 0; xi < ncc; ++xi) f(yi * ncc + xi, q0 + xi * cc);
+      }
+}
+
 // ---------------------------------------------------------------- scikit-image's hog
 
 // scikit-image's _hoghistogram: orientation = rad2deg(arctan2(g_row, g_col)) % 180, bin i
@@ -266,27 +281,23 @@ void hog_image(const ImageView<In>& im, int64_t H, int64_t W, const HogParams& p
     const size_t u = size_t(q);
     if (a.bin[u] == kUnsure) {
       a.bin[u] = bins.resolve(a.Y[u], a.X[u]);
-      a.mag[u] = std::hypot(a.X[u], a.Y[u]);
+      if (a.bin[u] != kNoBin) a.mag[u] = std::hypot(a.X[u], a.Y[u]);
     }
   }
   // Cell histograms, summed in a C float in row-major order within the cell and divided by
   // the cell's area in float, as scikit-image's cell_hog does.
   s.hist.assign(size_t(ncr * ncc * n), 0.0f);
-  for (int64_t r = 0; r < Hc; ++r)
-    for (int64_t xi = 0; xi < ncc; ++xi) {
-      float* h = s.hist.data() + ((r / cr) * ncc + xi) * n;
-      for (int64_t c = xi * cc; c < xi * cc + cc; ++c) {
-        const int64_t q = r * Wc + c;
-        const int32_t b = a.bin[size_t(q)];
-        if (b == kNoBin) continue;
-        const double m = a.mag[size_t(q)];
-        if (b < n) {
-          h[b] = float(double(h[b]) + m);
-        } else {
-          for (int64_t o = 0; o < n; ++o) h[o] = float(double(h[o]) + m);
-        }
-      }
+  for_cell_pixels(ncr, ncc, cr, cc, Wc, [&](int64_t cell, int64_t q) {
+    const int32_t b = a.bin[size_t(q)];
+    if (b == kNoBin) return;
+    const double m = a.mag[size_t(q)];
+    float* h = s.hist.data() + cell * n;
+    if (b < n) {
+      h[b] = float(double(h[b]) + m);
+    } else {
+      for (int64_t o = 0; o < n; ++o) h[o] = float(double(h[o]) + m);
     }
+  });
   const float area = float(cr * cc);
   for (float& h : s.hist) h = h / area;
   // Blocks: (block row, block col, cell row, cell col, orientation), C order.
@@ -411,13 +422,15 @@ void cs231n_hog_gray(const G* img, int64_t H, int64_t W, const Cs231nBins& bins,
   // Cell means (uniform_filter over 8 x 8, sampled at the cell centres), laid out as
   // CS231n's .T leaves them: (cell col, cell row, orientation).
   s.sums.assign(size_t(ncr * ncc * kCsOrient), 0.0);
-  for (int64_t r = 0; r < Hc; ++r)
-    for (int64_t c = 0; c < Wc; ++c) {
-      const int32_t b = a.bin[size_t(r * Wc + c)];
-      if (b == kNoBin) continue;
-      s.sums[size_t(((c / kCsCell) * ncr + r / kCsCell) * kCsOrient + b)] += a.mag[size_t(r * Wc + c)];
-    }
-  for (size_t k = 0; k < s.sums.size(); ++k) out[k] = s.sums[k] / double(kCsCell * kCsCell);
+  for_cell_pixels(ncr, ncc, kCsCell, kCsCell, Wc, [&](int64_t cell, int64_t q) {
+    const int32_t b = a.bin[size_t(q)];
+    if (b != kNoBin) s.sums[size_t(cell * kCsOrient + b)] += a.mag[size_t(q)];
+  });
+  for (int64_t yi = 0; yi < ncr; ++yi)
+    for (int64_t xi = 0; xi < ncc; ++xi)
+      for (int64_t o = 0; o < kCsOrient; ++o)
+        out[(xi * ncr + yi) * kCsOrient + o] =
+            s.sums[size_t((yi * ncc + xi) * kCsOrient + o)] / double(kCsCell * kCsCell);
 }
 
 template <class In>
