@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 void bind_losses(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_features(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -39,4 +40,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("max_threads", []() { return FL_SELECT(fastloss::loss_kernels).max_threads(); });
   bind_pool(m);
   bind_losses(m);
+  bind_features(m);
 }

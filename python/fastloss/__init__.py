@@ -4,6 +4,7 @@ Drop-in replacements for the NumPy code of CS231n's linear classifiers, and a sm
 kernel library for scikit-learn, PyTorch and JAX users on a CPU. See ``show_config()``.
 """
 
+from . import features
 from ._config import build_info, show_config
 from .losses import (
     log_softmax,

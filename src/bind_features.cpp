@@ -1,0 +1,136 @@
+// Bindings of the image-feature kernels: take the image stacks the Python layer prepared
+// (fastloss.features), check them cheaply, release the GIL, call the kernel of the active
+// instruction set.
+#include <string>
+
+#include "bind_common.hpp"
+#include "fastloss/features_kernels.hpp"
+
+namespace py = pybind11;
+using namespace fastloss_bind;
+
+namespace {
+
+// A stack of grayscale (N, H, W) or, when rgb, RGB (N, H, W, 3) images of uint8, float32
+// or float64, with strides that are whole elements.
+fastloss::ImageStack image_stack(const py::array& a, bool gray_ok, bool rgb_ok) {
+  fastloss::ImageStack s;
+  const py::dtype dt = a.dtype();
+  if (dt.kind() == 'u' && dt.itemsize() == 1)
+    s.type = fastloss::PixelType::u8;
+  else if (float_code(a) == 4)
+    s.type = fastloss::PixelType::f32;
+  else if (float_code(a) == 8)
+    s.type = fastloss::PixelType::f64;
+  else
+    fail_type("images", "uint8, float32 or float64");
+  if (a.ndim() == 4 && a.shape(3) == 3 && rgb_ok)
+    s.C = 3;
+  else if (!(a.ndim() == 3 && gray_ok))
+    throw py::value_error(gray_ok ? (rgb_ok ? "images must be (N, H, W) or (N, H, W, 3)"
+                                            : "images must be (N, H, W)")
+                                  : "images must be (N, H, W, 3)");
+  const py::ssize_t it = dt.itemsize();
+  for (py::ssize_t d = 0; d < a.ndim(); ++d)
+    if (a.strides(d) % it != 0) throw py::value_error("images have misaligned strides");
+  s.data = a.data();
+  s.N = int64_t(a.shape(0));
+  s.H = int64_t(a.shape(1));
+  s.W = int64_t(a.shape(2));
+  s.sn = int64_t(a.strides(0) / it);
+  s.sh = int64_t(a.strides(1) / it);
+  s.sw = int64_t(a.strides(2) / it);
+  s.sc = s.C == 3 ? int64_t(a.strides(3) / it) : 0;
+  return s;
+}
+
+// out: a writable (N, F) array of T with unit column stride; returns its row stride.
+template <class T>
+int64_t out_rows(py::array& out, int64_t N, int64_t F) {
+  if (float_code(out) != int(sizeof(T))) fail_type("out", sizeof(T) == 4 ? "float32" : "float64");
+  const int64_t ld = row_stride<T>(out, "out");
+  if (out.shape(0) != N || out.shape(1) != F || !out.writeable())
+    throw py::value_error("out must be a writable (" + std::to_string(N) + ", " +
+                          std::to_string(F) + ") array");
+  return ld;
+}
+
+}  // namespace
+
+void bind_features(py::module_& m) {
+  m.def(
+      "hog",
+      [](const py::array& images, int orientations, int cell_rows, int cell_cols,
+         int block_rows, int block_cols, int norm, bool transform_sqrt, py::array& out,
+         int n_threads) {
+        const fastloss::ImageStack s = image_stack(images, true, false);
+        if (orientations < 1 || cell_rows < 1 || cell_cols < 1 || block_rows < 1 ||
+            block_cols < 1 || norm < 0 || norm > 3)
+          throw py::value_error("invalid hog parameters");
+        const int64_t ncr = s.H / cell_rows, ncc = s.W / cell_cols;
+        if (ncr < block_rows || ncc < block_cols)
+          throw py::value_error("images are too small for the cells and blocks");
+        const int64_t F = (ncr - block_rows + 1) * (ncc - block_cols + 1) * block_rows *
+                          block_cols * orientations;
+        fastloss::HogParams p;
+        p.orientations = orientations;
+        p.cell_rows = cell_rows;
+        p.cell_cols = cell_cols;
+        p.block_rows = block_rows;
+        p.block_cols = block_cols;
+        p.norm = fastloss::BlockNorm(norm);
+        p.transform_sqrt = transform_sqrt;
+        const auto& k = FL_SELECT(fastloss::feature_kernels);
+        if (s.type == fastloss::PixelType::f32) {
+          const int64_t ld = out_rows<float>(out, s.N, F);
+          float* o = static_cast<float*>(out.mutable_data());
+          py::gil_scoped_release release;
+          k.hog_f32(s, p, o, ld, n_threads);
+        } else {
+          const int64_t ld = out_rows<double>(out, s.N, F);
+          double* o = static_cast<double*>(out.mutable_data());
+          py::gil_scoped_release release;
+          k.hog_f64(s, p, o, ld, n_threads);
+        }
+      },
+      "scikit-image's hog of a stack of grayscale images into out (private).");
+  m.def(
+      "cs231n_hog",
+      [](const py::array& images, py::array& out, int n_threads) {
+        const fastloss::ImageStack s = image_stack(images, true, true);
+        const int64_t F = (s.H / 8) * (s.W / 8) * 9;
+        const int64_t ld = out_rows<double>(out, s.N, F);
+        double* o = static_cast<double*>(out.mutable_data());
+        const auto& k = FL_SELECT(fastloss::feature_kernels);
+        py::gil_scoped_release release;
+        k.cs231n_hog(s, o, ld, n_threads);
+      },
+      "CS231n's hog_feature of a stack of images into out (private).");
+  m.def(
+      "hue_histogram",
+      [](const py::array& images, const py::array& edges, double xmax, bool normalized,
+         bool single, py::array& out, int n_threads) -> py::object {
+        const fastloss::ImageStack s = image_stack(images, false, true);
+        if (float_code(edges) != 8 || edges.ndim() != 1 || edges.shape(0) < 2 ||
+            !(edges.flags() & py::array::c_style))
+          throw py::value_error("edges must be a contiguous float64 vector of nbin + 1 edges");
+        fastloss::HueParams p;
+        p.edges = static_cast<const double*>(edges.data());
+        p.nbin = int(edges.shape(0) - 1);
+        p.xmax = xmax;
+        p.normalized = normalized;
+        p.single = single;
+        const int64_t ld = out_rows<double>(out, s.N, p.nbin);
+        double* o = static_cast<double*>(out.mutable_data());
+        const auto& k = FL_SELECT(fastloss::feature_kernels);
+        fastloss::PixelError e;
+        {
+          py::gil_scoped_release release;
+          e = k.hue_histogram(s, p, o, ld, n_threads);
+        }
+        if (e.image < 0) return py::none();
+        return py::make_tuple(e.image, e.pixel);
+      },
+      "CS231n's color_histogram_hsv of a stack of RGB images into out (private); returns "
+      "(image, pixel) of the first value outside [0, xmax], or None.");
+}
