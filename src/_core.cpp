@@ -8,6 +8,7 @@
 namespace py = pybind11;
 
 void bind_losses(py::module_& m);
+void bind_optim(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -37,4 +38,5 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("max_threads", []() { return FL_SELECT(fastloss::loss_kernels).max_threads(); });
   bind_losses(m);
+  bind_optim(m);
 }
