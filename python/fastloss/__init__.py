@@ -13,6 +13,7 @@ from .losses import (
     softmax_loss,
     svm_loss,
 )
+from .optim import SGD, random_search, sgd_step
 
 __version__ = build_info()["version"]
 
@@ -26,4 +27,7 @@ __all__ = [
     "log_softmax",
     "svm_loss",
     "softmax_loss",
+    "SGD",
+    "sgd_step",
+    "random_search",
 ]
