@@ -14,6 +14,7 @@ from .losses import (
     svm_loss,
 )
 from .optim import SGD, random_search, sgd_step
+from .gradcheck import check_gradient, grad_check_sparse, numerical_gradient
 
 __version__ = build_info()["version"]
 
@@ -30,4 +31,7 @@ __all__ = [
     "SGD",
     "sgd_step",
     "random_search",
+    "numerical_gradient",
+    "grad_check_sparse",
+    "check_gradient",
 ]
