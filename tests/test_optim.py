@@ -398,6 +398,10 @@ def test_cs231n_sgd_matches_assignment_code():
         assert out is w
     assert cfg == {"learning_rate": 1e-2}
     assert_close(w, ref, 1e-12)
+    with pytest.raises(ValueError, match=r"dw has shape \(3,\) but w has shape \(5, 4\)"):
+        sgd(w, np.zeros(3))
+    with pytest.raises(ValueError, match=r"config\['learning_rate'\] must be a finite number"):
+        sgd_momentum(w, w, {"learning_rate": -1.0})
 
 
 @pytest.mark.parametrize("mu", [0.9, 0.0])

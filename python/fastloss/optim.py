@@ -335,7 +335,8 @@ def sgd(w, dw, config=None):
     config: ``learning_rate`` (default 1e-2). Returns ``(w, config)``, w updated in place.
     """
     config = _config(config, learning_rate=1e-2)
-    sgd_step(w, dw, lr=config["learning_rate"])
+    lr = v.real(config["learning_rate"], "config['learning_rate']", 0.0)
+    _Update(w, dw, None, ("w", "dw", None)).run(lr, 0.0, 1.0, 0.0, False, False, False, 0)
     return w, config
 
 
