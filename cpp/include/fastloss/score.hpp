@@ -399,7 +399,8 @@ ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
     denom = mean_denominator(a, res.error);
     if (res.error.row >= 0) return res;
   }
-  const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
+  const double scale =
+      a.grad_scale > 0.0 ? a.grad_scale : (a.reduction == Reduction::mean ? 1.0 / denom : 1.0);
   const SoftmaxParamsHolder<T> params(a.C, a.class_weight, a.label_smoothing);
   const ScoreBlock<T> block = make_score_block(a, a.G != nullptr, &params.P, scale);
   const double total = reduce_row_blocks(

@@ -31,8 +31,7 @@ FL_INLINE V hinge_slope(V m, M on) {
 }
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE T hinge_ww_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin,
-                         T* FL_RESTRICT g, T gs) {
+FL_INLINE T hinge_ww_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;
@@ -56,15 +55,16 @@ FL_INLINE T hinge_ww_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin
 }
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE T hinge_cs_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin,
-                         T* FL_RESTRICT g, T gs) {
+FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;
   const int64_t C = CT > 0 ? CT : C_;
-  if (Grad)
-    for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
-  if (C < 2) return T(0);
+  if (C < 2) {
+    if (Grad)
+      for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
+    return T(0);
+  }
   const T ninf = -std::numeric_limits<T>::infinity();
   const M yv = M{} + I(y), cv = M{} + I(C);
   V mx = splat(ninf);
@@ -88,6 +88,8 @@ FL_INLINE T hinge_cs_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin
     }
   }
   const T m = s[jstar] - s[y] + margin;
+  if (Grad)  // after every read of s: g may be s itself
+    for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
   if (Grad && m > T(0)) {
     const T d = gs * (Squared ? m + m : T(1));
     g[jstar] += d;

@@ -33,7 +33,7 @@ struct SoftmaxCEParams {
 
 // e = s - max(s); returns max(s).
 template <class T, int CT>
-FL_INLINE T softmax_shift_row(const T* FL_RESTRICT s, int64_t C_, T* FL_RESTRICT e) {
+FL_INLINE T softmax_shift_row(const T* s, int64_t C_, T* e) {
   using V = vec<T>;
   const int64_t C = CT > 0 ? CT : C_;
   const T ninf = -std::numeric_limits<T>::infinity();
@@ -71,11 +71,11 @@ FL_INLINE vec<T> soft_weights(const T* q, int64_t k, int64_t C, const SoftmaxCEP
   return load_chunk(P.cw, k, C, T(0)) * (load_chunk(q, k, C, T(0)) * P.keep + P.eps_c);
 }
 
-// Before exp. Hard label: returns d_y = s_y - max (read from s, not from the e just
-// stored) and sets *aux = sum_c cw_c d_c (needed with eps > 0). Soft target: sets
-// *aux = A = sum_c a_c and returns sum_c a_c d_c.
+// Before exp. Hard label: returns d_y = e_y = s_y - max and sets *aux = sum_c cw_c d_c
+// (needed with eps > 0). Soft target: sets *aux = A = sum_c a_c and returns
+// sum_c a_c d_c. Reads e only, so e may be s itself (in place).
 template <class T, int CT>
-FL_INLINE T softmax_ce_prepare(const T* FL_RESTRICT s, T mx, const T* FL_RESTRICT e, int64_t C_,
+FL_INLINE T softmax_ce_prepare(const T* s, T mx, const T* e, int64_t C_,
                                int64_t y, const T* q, const SoftmaxCEParams<T>& P, T* aux) {
   const int64_t C = CT > 0 ? CT : C_;
   if (q) {
@@ -89,7 +89,9 @@ FL_INLINE T softmax_ce_prepare(const T* FL_RESTRICT s, T mx, const T* FL_RESTRIC
     return hsum(ad);
   }
   *aux = P.eps > T(0) ? row_dot<T, CT>(P.cw, e, C) : T(0);
-  return s[y] - mx;
+  (void)s;
+  (void)mx;
+  return e[y];
 }
 
 // The target mass A of a hard-label row.
