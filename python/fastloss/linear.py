@@ -69,7 +69,7 @@ def linear_loss(
     grad=True,
     return_dX=False,
     method="auto",
-    memory_budget=64 << 20,
+    memory_budget=32 << 20,
     n_threads=None,
 ):
     """Loss and gradient of a linear classifier with scores X[indices] @ W + b.
@@ -182,21 +182,27 @@ def linear_loss(
     return (out, dW, db) if db is not None else (out, dW)
 
 
-def _regularizer(W, reg, pen, l1_ratio):
-    """reg * R(W) and its gradient, in NumPy (W is small next to X)."""
+def _add_regularizer(W, reg, pen, l1_ratio, dW, tmp):
+    """Returns reg * R(W) and adds its gradient to dW (when given), through the scratch
+    tmp of W's shape: no temporary of W's size is allocated."""
     if reg == 0.0:
-        return 0.0, None
+        return 0.0
     l1 = 1.0 if pen == 1 else (l1_ratio if pen == 2 else 0.0)
     l2 = 1.0 if pen == 0 else (1.0 - l1_ratio if pen == 2 else 0.0)
     r = 0.0
-    g = np.zeros_like(W)
     if l1:
-        r += l1 * float(np.abs(W).sum(dtype=np.float64))
-        g += (reg * l1) * np.sign(W)
+        np.abs(W, out=tmp)
+        r += l1 * float(tmp.sum(dtype=np.float64))
+        if dW is not None:
+            np.sign(W, out=tmp)
+            tmp *= reg * l1
+            dW += tmp
     if l2:
-        r += l2 * float(np.square(W).sum(dtype=np.float64))
-        g += (2.0 * reg * l2) * W
-    return reg * r, g
+        r += l2 * float(np.vdot(W, W))
+        if dW is not None:
+            np.multiply(W, 2.0 * reg * l2, out=tmp)
+            dW += tmp
+    return reg * r
 
 
 def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, pen,
@@ -225,7 +231,9 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
     rows = max(1, min(M, budget // max(1, C * dt.itemsize)))
     Sbuf = np.empty((rows, C), dt)
     dW = np.zeros((D, C), dt) if grad else None
-    tmp = np.empty((D, C), dt) if grad else None
+    # dW += X_c^T S in column blocks through a scratch of at most `budget` bytes
+    cb = max(1, min(C, budget // max(1, D * dt.itemsize)))
+    tmp = np.empty((D, cb), dt)
     db = np.zeros(C, dt) if grad and b is not None else None
     dX = np.empty((M, D), dt) if grad and return_dX else None
     total = 0.0
@@ -245,18 +253,23 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
             cw, code, margin, squared, eps, 1, S if grad else None, None, nt, scale,
         )
         if grad:
-            np.matmul(Xc.T, S, out=tmp)
-            dW += tmp
+            for c0 in range(0, C, cb):
+                c1 = min(C, c0 + cb)
+                t = tmp[:, : c1 - c0]
+                np.matmul(Xc.T, S[:, c0:c1], out=t)
+                dW[:, c0:c1] += t
             if db is not None:
                 db += S.sum(axis=0)
             if dX is not None:
                 np.matmul(S, W.T, out=dX[r0:r1])
-    r, g = _regularizer(W, reg, pen, l1_ratio)
+    r = 0.0
+    for c0 in range(0, C, cb):  # the regularizer, column block by column block
+        c1 = min(C, c0 + cb)
+        r += _add_regularizer(W[:, c0:c1], reg, pen, l1_ratio,
+                              None if dW is None else dW[:, c0:c1], tmp[:, : c1 - c0])
     out = dt.type(total / denom + r)
     if not grad:
         return out
-    if g is not None:
-        dW += g.astype(dt, copy=False)
     res = [out, dW]
     if db is not None:
         res.append(db)
