@@ -150,22 +150,23 @@ def _plot_losses(results, path):
             ax.plot(np.arange(k - 1, len(h)), sm, lw=1.5, label=f"mean of {k}")
         ax.set_title(f"{MODELS[name]} training loss")
         ax.set_xlabel("iteration")
-        ax.set_ylabel("loss")
+        ax.set_ylabel("loss (log scale)")
+        ax.set_yscale("log")
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def _plot_templates(model, name, scale, image_shape, class_names, path):
-    """One image per class: the weights each raw pixel gets (coef_ / scale of the
-    standardization), rescaled to 0..255 over all classes, as the lecture shows them."""
+def _plot_templates(model, name, image_shape, class_names, path):
+    """One image per class: the weights of the standardized pixels, rescaled to 0..255
+    over all classes, as the lecture shows them (bright: evidence for the class)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    W = np.asarray(model.coef_, np.float64) / scale
+    W = np.asarray(model.coef_, np.float64)
     C = W.shape[0]
     w_min, w_max = W.min(), W.max()
     imgs = 255.0 * (W - w_min) / max(w_max - w_min, 1e-12)
@@ -228,7 +229,7 @@ def cmd_train(args):
                        if args.data.startswith("cifar10:") else classes)
         for name, m in results:
             f = out / f"templates_{name}.png"
-            _plot_templates(m, name, std, image_shape, class_names, f)
+            _plot_templates(m, name, image_shape, class_names, f)
             files.append(f)
     print("wrote " + ", ".join(str(f) for f in files))
     print(f"total time {time.perf_counter() - t_start:.1f} s")
