@@ -22,9 +22,12 @@ Training, in one place (``_sgd``):
   the model of the data with that row repeated k times;
 - rows are drawn in an order fixed by their content (not their position), so a shuffled
   copy of the training set gives the same model;
-- W and b are updated together by ``fastloss.SGD`` (one fused in-place pass each;
-  PyTorch's momentum), the learning rate is multiplied by ``lr_decay`` after every epoch
-  (sum of weights / batch_size iterations, as CS231n's Solver).
+- W and b are updated in place by ``fastloss.SGD``'s fused kernel (one pass each,
+  PyTorch's momentum); the arrays are checked once per fit, not at every step (the
+  public ``linear_loss`` and ``SGD`` check every argument of every call, which costs
+  more than the kernels on a 200-row minibatch); the learning rate is multiplied by
+  ``lr_decay`` after every epoch (sum of weights / batch_size iterations, as CS231n's
+  Solver).
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from . import _core
 from . import _validate as v
-from .linear import linear_loss
+from .linear import _LOSSES, _PENALTIES, _VARIANTS, linear_loss
 from .losses import softmax
-from .optim import SGD
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -50,7 +53,10 @@ except ImportError:  # pragma: no cover - older scikit-learn
 __all__ = ["LinearSVM", "Softmax"]
 
 _DTYPES = [np.float64, np.float32]
-_CHUNK = 256  # iterations whose random draws are made in one call
+_LOSS_CODES = {"softmax": _LOSSES["softmax"], "hinge": _VARIANTS["weston_watkins"]}
+_MEAN = v.REDUCTIONS["mean"]
+_L2 = _PENALTIES["l2"]
+_CHUNK = 64  # iterations whose minibatches are drawn in one call (and progress steps)
 
 
 def _validate(est, X, y="no_validation", reset=True):
@@ -110,7 +116,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         self,
         learning_rate=0.1,
         reg=1e-3,
-        num_iters=1000,
+        num_iters=300,
         batch_size=200,
         momentum=0.9,
         lr_decay=1.0,
@@ -135,7 +141,12 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
     def _sgd(self, X, y, C, sample_weight, W, b, *, learning_rate, reg, num_iters,
              batch_size, momentum, lr_decay, rng, verbose):
         """Minibatch SGD on linear_loss, W (D, C) and b (C,) or None updated in place.
-        Returns the loss of every iteration (float64 array)."""
+        Returns the loss of every iteration (float64 array).
+
+        X (N, D) and W, b of one float dtype, contiguous, and y int64 labels in [0, C) are
+        prepared by the callers; the first minibatch goes through the public
+        ``linear_loss`` (every argument checked), the others call the same kernels
+        directly, as does the update (``fastloss.SGD``'s fused kernel, PyTorch's rule)."""
         learning_rate = v.real(learning_rate, "learning_rate", 0.0)
         reg = v.real(reg, "reg", 0.0)
         num_iters = v.integer(num_iters, "num_iters", 0)
@@ -149,6 +160,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             # A minibatch under ~1M multiply-adds is done before a thread team would have
             # started (and spinning threads hurt on a busy machine); the result is the same.
             nt = 1 if batch_size * X.shape[1] * C < (1 << 20) else None
+        nt_core = v.threads(nt)
         order = _row_order(X, y)
         if sample_weight is None:
             total = float(N)
@@ -159,8 +171,14 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             if not total > 0:
                 raise ValueError("sample_weight sums to zero: there is no row to train on")
         epoch = max(1, math.ceil(total / batch_size))
-        params = [W] if b is None else [W, b]
-        opt = SGD(params, lr=learning_rate, momentum=momentum, n_threads=nt)
+        code = _LOSS_CODES[self._loss]
+        dW = np.empty_like(W)
+        db = None if b is None else np.empty_like(b)
+        # (param, grad, momentum buffer) as flat views for the fused update
+        params = [(W.reshape(-1), dW.reshape(-1), np.empty(W.size, W.dtype) if momentum else None)]
+        if b is not None:
+            params.append((b, db, np.empty_like(b) if momentum else None))
+        lr = learning_rate
         history = np.empty(num_iters, np.float64)
         bar = _Progress(num_iters, type(self).__name__, verbose)
         it = 0
@@ -174,12 +192,23 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
                     pos = np.minimum(np.searchsorted(cum, u, side="right"), N - 1)
                 batches = order[pos]
                 for j in range(k):
-                    out = linear_loss(W, X, y, loss=self._loss, reg=reg, b=b,
-                                      indices=batches[j], n_threads=nt)
-                    history[it + j] = out[0]
-                    opt.step(out[1:])
-                    if lr_decay != 1.0 and (it + j + 1) % epoch == 0:
-                        opt.lr *= lr_decay
+                    n = it + j
+                    if n == 0:
+                        out = linear_loss(W, X, y, loss=self._loss, reg=reg, b=b,
+                                          indices=batches[0], n_threads=nt)
+                        history[0] = out[0]
+                        np.copyto(dW, out[1])
+                        if b is not None:
+                            np.copyto(db, out[2])
+                    else:
+                        history[n] = _core.linear_loss(
+                            W, X, y, None, b, batches[j], None, None, code, 1.0, False, 0.0,
+                            _MEAN, reg, _L2, 0.5, dW, db, nt_core)[0]
+                    for p, g, buf in params:
+                        _core.sgd_update(p, g, buf, lr, momentum, 1.0, 0.0, False, False,
+                                         n == 0 and buf is not None, nt_core)
+                    if lr_decay != 1.0 and (n + 1) % epoch == 0:
+                        lr *= lr_decay
                 it += k
                 bar.update(k, it, history[it - 1])
         finally:
@@ -349,7 +378,7 @@ class Softmax(_LinearClassifier):
     trained by minibatch SGD on the fused ``linear_loss`` kernel.
 
     Parameters and attributes as ``LinearSVM`` (defaults: learning_rate 0.1, reg 1e-3,
-    num_iters 1000, chosen on standardized digits); ``predict_proba`` gives the softmax
+    num_iters 300, chosen on standardized digits); ``predict_proba`` gives the softmax
     of the scores.
     """
 

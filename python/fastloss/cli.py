@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import sys
 import time
@@ -290,13 +289,13 @@ def cmd_bench(args):
         mt = 50 * rep if N == 200 else rep
         ts, ty = (torch.from_numpy(s), torch.from_numpy(y)) if torch else (None, None)
         add("softmax_cross_entropy fwd+bwd", f"{N:,}x10 float32",
-            lambda: fl.softmax_cross_entropy(s, y),
-            lambda: ref.softmax_cross_entropy(s, y),
-            (lambda: _torch_ce(torch, tf, ts, ty)) if torch else None, repeat=mt)
+            functools.partial(fl.softmax_cross_entropy, s, y),
+            functools.partial(ref.softmax_cross_entropy, s, y),
+            functools.partial(_torch_ce, tf, ts, ty) if torch else None, repeat=mt)
         add("multiclass_hinge fwd+bwd", f"{N:,}x10 float32",
-            lambda: fl.multiclass_hinge(s, y),
-            lambda: ref.multiclass_hinge(s, y),
-            (lambda: _torch_mm(torch, tf, ts, ty)) if torch else None, repeat=mt)
+            functools.partial(fl.multiclass_hinge, s, y),
+            functools.partial(ref.multiclass_hinge, s, y),
+            functools.partial(_torch_mm, tf, ts, ty) if torch else None, repeat=mt)
 
     N = 5_000 if quick else 49_000
     X = rng.standard_normal((N, 3073), dtype=np.float32)
@@ -310,7 +309,6 @@ def cmd_bench(args):
     add("linear_loss softmax, 200-row batch", f"idx of {N:,}x3073",
         lambda: fl.linear_loss(W, X, y, reg=2.5e4, indices=idx),
         lambda: ref.linear_loss(W, X, y, reg=2.5e4, indices=idx), repeat=20 * rep)
-    del X
 
     n = 10_000_000
     p = rng.standard_normal(n, dtype=np.float32)
@@ -328,7 +326,6 @@ def cmd_bench(args):
     add("SGD step, momentum 0.9", "10,000,000 float32", lambda: opt.step([g]),
         lambda: ref.sgd_momentum_inplace(pn, g, bn, lr32, mu32, tmp),
         topt.step if topt else None)
-    del p, g, pn, bn, tmp
 
     n_img = 200 if quick else 2000
     imgs = rng.integers(0, 256, (n_img, 32, 32)).astype(np.float64)
@@ -345,12 +342,12 @@ def cmd_bench(args):
     return 0
 
 
-def _torch_ce(torch, tf, s, y):
+def _torch_ce(tf, s, y):
     s = s.detach().requires_grad_()
     tf.cross_entropy(s, y).backward()
 
 
-def _torch_mm(torch, tf, s, y):
+def _torch_mm(tf, s, y):
     s = s.detach().requires_grad_()
     tf.multi_margin_loss(s, y).backward()
 
