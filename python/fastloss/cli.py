@@ -280,7 +280,7 @@ def cmd_bench(args):
           f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else
                                        ", torch not installed")
           + (" -- quick" if quick else ""))
-    print(f"{'operation':<34}{'shape':<22}{'fastloss':>12}{'NumPy':>12}{'ratio':>8}"
+    print(f"{'operation':<36}{'shape':<24}{'fastloss':>12}{'NumPy':>12}{'ratio':>8}"
           f"{'PyTorch':>12}{'ratio':>8}")
 
     for N in (1_000_000, 200):
@@ -306,7 +306,7 @@ def cmd_bench(args):
             lambda loss=loss: fl.linear_loss(W, X, y, loss=loss, reg=2.5e4),
             lambda loss=loss: ref.linear_loss(W, X, y, loss=loss, reg=2.5e4))
     idx = rng.integers(0, N, 200)
-    add("linear_loss softmax, 200-row batch", f"idx of {N:,}x3073",
+    add("linear_loss softmax, 200 indices", f"of {N:,}x3073 float32",
         lambda: fl.linear_loss(W, X, y, reg=2.5e4, indices=idx),
         lambda: ref.linear_loss(W, X, y, reg=2.5e4, indices=idx), repeat=20 * rep)
 
@@ -335,10 +335,11 @@ def cmd_bench(args):
         sk_hog = None
     t_fast = _median_time(lambda: fl.features.hog_batch(imgs), rep)
     t_sk = _median_time(lambda: [sk_hog(im) for im in imgs], rep) if sk_hog else None
-    rows.append(("hog_batch (scikit-image in NumPy col)", f"{n_img}x32x32 float64", t_fast,
+    rows.append(("hog_batch (NumPy col: scikit-image)", f"{n_img}x32x32 float64", t_fast,
                  t_sk, None))
     _print_row(rows[-1])
-    print("ratio = the other's median time / fastloss's median time (> 1: fastloss faster)")
+    print("medians; ratio = the other's time / fastloss's time (> 1: fastloss is faster); "
+          "NumPy = fastloss.reference")
     return 0
 
 
@@ -354,7 +355,7 @@ def _torch_mm(tf, s, y):
 
 def _print_row(r):
     op, shape, tf_, tn, tt = r
-    line = f"{op:<34}{shape:<22}{_fmt(tf_):>12}"
+    line = f"{op:<36}{shape:<24}{_fmt(tf_):>12}"
     line += f"{_fmt(tn):>12}{tn / tf_:>7.1f}x" if tn else f"{'-':>12}{'':>8}"
     line += f"{_fmt(tt):>12}{tt / tf_:>7.1f}x" if tt else f"{'-':>12}"
     print(line, flush=True)
@@ -412,12 +413,12 @@ def cmd_gradcheck(args):
                    W, (X, y, 0.1), {}))
     print(f"analytic vs centred-difference gradients, float64, {k} random entries each, "
           f"h=1e-5; relative error |a-n| / (|a|+|n|)")
-    print(f"{'kernel':<26}{'options':<34}{'shape':<12}{'max rel. error':>15}")
+    print(f"{'kernel':<26}{'options':<36}{'shape':<12}{'max rel. error':>15}")
     worst = 0.0
     for name, opt, fn, x, a, kw in checks:
         err = check_gradient(fn, x, *a, num_checks=k, seed=args.seed, verbose=False, **kw)
         worst = max(worst, err)
-        print(f"{name:<26}{opt:<34}{str(x.shape):<12}{err:>15.2e}")
+        print(f"{name:<26}{opt:<36}{str(x.shape):<12}{err:>15.2e}")
     for loss in ("softmax", "hinge"):
         bb = b.copy()
         _, _, db = fl.linear_loss(W, X, y, loss=loss, reg=0.1, b=bb)
@@ -425,7 +426,7 @@ def cmd_gradcheck(args):
                                                                     reg=0.1, b=z, grad=False),
                                 bb, db, num_checks=k, seed=args.seed)
         worst = max(worst, err)
-        print(f"{'linear_loss db':<26}{loss + ', bias':<34}{str(bb.shape):<12}{err:>15.2e}")
+        print(f"{'linear_loss db':<26}{loss + ', bias':<36}{str(bb.shape):<12}{err:>15.2e}")
     ok = worst < 1e-7
     print(f"largest relative error {worst:.2e}: " + ("all below 1e-7" if ok else
                                                      "ABOVE 1e-7"))
