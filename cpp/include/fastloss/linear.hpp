@@ -25,8 +25,13 @@ constexpr int64_t kLinearMaxChunks = 64;
 // The dW partials together stay within about this many bytes.
 constexpr int64_t kLinearPartialBytes = int64_t(64) << 20;
 
-// Forward: S[r][c] = x_r . Wt[c] for NR rows at once (each load of W serves NR rows;
-// each row is read front to back, a stream the prefetcher follows) and CG classes.
+// W and dW are kept "packed": for each SIMD chunk of d, the chunk of every class, one
+// after the other (Wp[(d / W) * C * W + c * W + lane] = W[d + lane][c]), so that the
+// kernels read them as one sequential stream, beside the streams of X's rows, and the
+// hardware prefetcher follows all of them.
+//
+// Forward: S[r][c] = x_r . w_c for NR rows at once (each load of W serves NR rows) and
+// CG classes.
 template <class T, int NR, int CG>
 FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D,
                                    const T* FL_RESTRICT Wt, int64_t Dp, int64_t c0, T* S,
@@ -36,20 +41,23 @@ FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D,
   V acc[NR][CG];
   for (int r = 0; r < NR; ++r)
     for (int g = 0; g < CG; ++g) acc[r][g] = V{};
+  (void)Dp;
   const int64_t dfull = D / W * W;
   for (int64_t d = 0; d < dfull; d += W) {
     V xv[NR];
     for (int r = 0; r < NR; ++r) xv[r] = load(x[r] + d);
+    const T* wp = Wt + (d / W) * C * W + c0 * W;
     for (int g = 0; g < CG; ++g) {
-      const V w = load(Wt + (c0 + g) * Dp + d);
+      const V w = load(wp + g * W);
       for (int r = 0; r < NR; ++r) acc[r][g] += xv[r] * w;
     }
   }
   if (dfull < D) {  // the partial last chunk of the rows (W is zero padded)
     V xv[NR];
     for (int r = 0; r < NR; ++r) xv[r] = load_part(x[r] + dfull, D - dfull, T(0));
+    const T* wp = Wt + (dfull / W) * C * W + c0 * W;
     for (int g = 0; g < CG; ++g) {
-      const V w = load(Wt + (c0 + g) * Dp + dfull);
+      const V w = load(wp + g * W);
       for (int r = 0; r < NR; ++r) acc[r][g] += xv[r] * w;
     }
   }
@@ -100,8 +108,9 @@ FL_INLINE void linear_backward_tile(const T* const* FL_RESTRICT x, int R, int64_
   for (int64_t d = 0; d < Dp; d += DG * W) {
     const int nk = int(std::min<int64_t>(DG, (Dp - d) / W));
     V acc[CG][DG];
+    auto at = [&](int g, int k) { return dWt + ((d / W) + k) * C * W + (c0 + g) * W; };
     for (int g = 0; g < CG; ++g)
-      for (int k = 0; k < DG; ++k) acc[g][k] = k < nk ? load(dWt + (c0 + g) * Dp + d + k * W) : V{};
+      for (int k = 0; k < DG; ++k) acc[g][k] = k < nk ? load(at(g, k)) : V{};
     for (int r = 0; r < R; ++r) {
       V xv[DG];
       for (int k = 0; k < DG; ++k) {
@@ -116,7 +125,7 @@ FL_INLINE void linear_backward_tile(const T* const* FL_RESTRICT x, int R, int64_
       }
     }
     for (int g = 0; g < CG; ++g)
-      for (int k = 0; k < nk; ++k) store(dWt + (c0 + g) * Dp + d + k * W, acc[g][k]);
+      for (int k = 0; k < nk; ++k) store(at(g, k), acc[g][k]);
   }
 }
 
@@ -161,11 +170,13 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   }
   const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
 
-  // W transposed (C x Dp, zero padded), the layout of both kernels.
-  const int64_t Dp = chunks<T>(std::max<int64_t>(D, 1)) * width<T>();
+  // W packed (see above; zero padded to Dp), the layout of both kernels.
+  constexpr int VW = width<T>();
+  const int64_t Dp = chunks<T>(std::max<int64_t>(D, 1)) * VW;
+  auto packed = [&](int64_t d, int64_t c) { return size_t((d / VW) * C * VW + c * VW + d % VW); };
   std::vector<T> Wt(size_t(C * Dp), T(0));
   for (int64_t d = 0; d < D; ++d)
-    for (int64_t c = 0; c < C; ++c) Wt[size_t(c * Dp + d)] = a.W[d * a.ldw + c];
+    for (int64_t c = 0; c < C; ++c) Wt[packed(d, c)] = a.W[d * a.ldw + c];
 
   ScoreLossArgs<T> proto;
   proto.C = C;
@@ -267,7 +278,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       if (a.reg != 0.0) rsum += l1 * std::fabs(w) + l2 * w * w;
       if (!grad) continue;
       double g = 0.0;
-      for (int64_t k = 0; k < K; ++k) g += double(dWt[size_t((k * C + c) * Dp + d)]);
+      for (int64_t k = 0; k < K; ++k) g += double(dWt[size_t(k * C * Dp) + packed(d, c)]);
       if (a.reg != 0.0) {
         const double sgn = w > 0.0 ? 1.0 : (w < 0.0 ? -1.0 : 0.0);
         g += a.reg * (l1 * sgn + 2.0 * l2 * w);
