@@ -10,6 +10,8 @@ namespace py = pybind11;
 void bind_losses(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_features(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_linear(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -41,4 +43,6 @@ PYBIND11_MODULE(_core, m) {
   bind_pool(m);
   bind_losses(m);
   bind_features(m);
+  bind_optim(m);
+  bind_linear(m);
 }
