@@ -60,3 +60,25 @@ def public_api() -> None:
     fastloss.show_config()
     _core.pool_clear()
     print(log_probabilities(scores.astype(np.float64)), hue_ok(np.zeros((1, 4, 4, 3), np.uint8)))
+    W = np.zeros((3, 3))
+    X = np.ones((2, 3))
+    loss, dW = fastloss.linear_loss(W, X, np.array([0, 1]), reg=1e-3)
+    fastloss.SGD([W], lr=0.1, momentum=0.9).step([dW])
+    print(loss, softmax_linear(W, X, np.array([0, 1], np.int64))[0])
+
+
+def sgd_momentum_step(
+    w: npt.NDArray[np.float32], dw: npt.NDArray[np.float32], v: npt.NDArray[np.float32]
+) -> None:
+    _core.sgd_update(w.ravel(), dw.ravel(), v.ravel(), 1e-3, 0.9, 1.0, 0.0, False, False, False, 1)
+
+
+def softmax_linear(
+    W: npt.NDArray[np.float64], X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]
+) -> tuple[float, npt.NDArray[np.float64]]:
+    dW = np.zeros_like(W)
+    total, data, reg = _core.linear_loss(
+        W, X, y, None, None, None, None, None, 2, 1.0, False, 0.0, 2, 1e-3, 0, 0.5, dW, None, 1
+    )
+    assert abs(total - (data + reg)) <= 1e-12 * abs(total)
+    return total, dW

@@ -53,7 +53,7 @@ def score_loss(
     /,
 ) -> float:
     """Score-level loss: loss 0 = Weston-Watkins hinge, 1 = Crammer-Singer hinge,
-    2 = softmax cross-entropy; reduction 0 = mean, 1 = sum, 2 = none (into loss_out).
+    2 = softmax cross-entropy; reduction 0 = none (into loss_out), 1 = sum, 2 = mean.
     Writes the gradient into grad_out when given; returns the reduced loss."""
 
 def softmax_rows(scores: _Array, out: _Array, log: bool, n_threads: int, /) -> None:
@@ -90,3 +90,48 @@ def hue_histogram(
 ) -> tuple[int, int] | None:
     """CS231n's color_histogram_hsv of an (N, H, W, 3) stack into out (N, nbin) float64;
     returns (image, pixel) of the first value outside [0, xmax], or None."""
+
+# src/bind_optim.cpp
+def sgd_update(
+    param: _Array,
+    grad: _Array,
+    momentum_buffer: _Array | None,
+    lr: float,
+    momentum: float,
+    grad_coef: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+    first_step: bool,
+    n_threads: int,
+    /,
+) -> None:
+    """Fused in-place SGD update of flat (1-D, contiguous) arrays of one float dtype, with
+    torch.optim.SGD's semantics; momentum_buffer is required when momentum != 0."""
+
+# src/bind_linear.cpp
+def linear_loss(
+    W: _Array,
+    X: _Array,
+    y: _Array | None,
+    soft_targets: _Array | None,
+    b: _Array | None,
+    indices: _Array | None,
+    sample_weight: _Array | None,
+    class_weight: _Array | None,
+    loss: int,
+    margin: float,
+    squared: bool,
+    label_smoothing: float,
+    reduction: int,
+    reg: float,
+    penalty: int,
+    l1_ratio: float,
+    dW_out: _Array | None,
+    db_out: _Array | None,
+    n_threads: int,
+    /,
+) -> tuple[float, float, float]:
+    """Model-level loss of X[indices] @ W + b plus reg * R(W): loss codes as score_loss,
+    reduction 1 = sum or 2 = mean, penalty 0 = l2, 1 = l1, 2 = elasticnet. Writes dW (and
+    db) when given; returns (loss, data loss, regularization loss)."""
