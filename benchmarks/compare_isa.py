@@ -1,4 +1,5 @@
-"""The fused score-level kernels (loss and gradient in one pass) at each SIMD level.
+"""The fused kernels (loss and gradient in one pass) at each SIMD level: the score-level
+losses, and linear_loss (X @ W, the loss and dW together).
 
     python benchmarks/compare_isa.py              # every level this CPU supports
     python benchmarks/compare_isa.py --rounds 5 --dtype float64
@@ -21,15 +22,23 @@ import time
 import numpy as np
 
 LEVELS = ["baseline", "avx2", "avx512"]
-SHAPES = [(1_000_000, 10), (200, 10)]  # the fused-kernel targets: a large batch, a minibatch
+# Score level: (N, C) scores, a large batch and a minibatch. Model level (linear_loss,
+# softmax and hinge on X @ W in one pass): (N, D) x (D, C), CS231n's CIFAR-10 shapes.
+SCORE_SHAPES = [(1_000_000, 10), (200, 10)]
+LINEAR_SHAPES = [(10_000, 3073, 10), (200, 3073, 10)]
 
 
 def _cases(nthreads_all):
-    for n, c in SHAPES:
+    for n, c in SCORE_SHAPES:
         for op in ("multiclass_hinge", "softmax_cross_entropy"):
             threads = [1, nthreads_all] if n >= 100_000 and nthreads_all > 1 else [1]
             for nt in threads:
-                yield op, n, c, nt
+                yield op, (n, c), nt
+    for n, d, c in LINEAR_SHAPES:
+        for loss in ("hinge", "softmax"):
+            threads = [1, nthreads_all] if n >= 10_000 and nthreads_all > 1 else [1]
+            for nt in threads:
+                yield f"linear_loss {loss}", (n, d, c), nt
 
 
 def _median_per_call(fn, calls, repeat):
@@ -50,14 +59,26 @@ def child(dtype, repeat, want):
         sys.exit(f"asked for {want}, got {info['isa_active']} ({info['isa_note']})")
     rng = np.random.default_rng(0)
     out = []
-    for op, n, c, nt in _cases(info["max_threads"]):
-        s = rng.standard_normal((n, c)).astype(dtype)
+    for op, shape, nt in _cases(info["max_threads"]):
+        n, c = shape[0], shape[-1]
         y = rng.integers(0, c, n)
-        f = getattr(fastloss, op)
-        loss, _ = f(s, y, n_threads=nt)  # warm up (pages, pool, threads)
-        calls = max(1, int(2e6 // (n * c)))  # about 20 ms of work per timing at least
-        t = _median_per_call(lambda: f(s, y, n_threads=nt), calls, repeat)
-        out.append({"op": op, "n": n, "c": c, "threads": nt, "sec": t, "loss": float(loss)})
+        if op.startswith("linear_loss"):
+            X = rng.standard_normal(shape[:2]).astype(dtype)
+            W = (rng.standard_normal(shape[1:]) * 1e-2).astype(dtype)
+            kind = op.split()[1]
+
+            def f(W=W, X=X, y=y, kind=kind, nt=nt):
+                return fastloss.linear_loss(W, X, y, loss=kind, reg=1e-3, n_threads=nt)
+        else:
+            s = rng.standard_normal(shape).astype(dtype)
+
+            def f(s=s, y=y, fn=getattr(fastloss, op), nt=nt):
+                return fn(s, y, n_threads=nt)
+
+        loss, _ = f()  # warm up (pages, pool, threads)
+        calls = max(1, int(2e6 // np.prod(shape)))  # at least ~2e6 elements per timing
+        t = _median_per_call(f, calls, repeat)
+        out.append({"op": op, "shape": shape, "threads": nt, "sec": t, "loss": float(loss)})
     print(json.dumps(out))
 
 
@@ -103,8 +124,8 @@ def main():
             worst = max(worst, abs(runs[x][0][k]["loss"] - loss0) / abs(loss0))
         cells = " | ".join(_fmt(t[x]) for x in levels)
         ratios = " | ".join(f"{t['baseline'] / t[x]:.2f}x" for x in levels[1:])
-        print(f"| {case['op']} | {case['n']:,} x {case['c']} | {case['threads']} | {cells} | "
-              f"{ratios} |")
+        shape = " x ".join(f"{d:,}" for d in case["shape"])
+        print(f"| {case['op']} | {shape} | {case['threads']} | {cells} | {ratios} |")
     print(f"largest relative difference of the losses between levels: {worst:.1e}")
 
 
