@@ -121,7 +121,9 @@ def main():
         t = {x: float(np.median([r[k]["sec"] for r in runs[x]])) for x in levels}
         loss0 = case["loss"]
         for x in levels:
-            worst = max(worst, abs(runs[x][0][k]["loss"] - loss0) / abs(loss0))
+            d = abs(runs[x][0][k]["loss"] - loss0) / abs(loss0)
+            if not d <= worst:  # a NaN shows
+                worst = d
         cells = " | ".join(_fmt(t[x]) for x in levels)
         ratios = " | ".join(f"{t['baseline'] / t[x]:.2f}x" for x in levels[1:])
         shape = " x ".join(f"{d:,}" for d in case["shape"])
