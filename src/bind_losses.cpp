@@ -20,8 +20,9 @@ template <class T>
 double score_loss_t(const py::array& S, const py::object& y, const py::object& Q,
                     const py::object& sw, const py::object& cw, int loss, double margin,
                     bool squared, double eps, int reduction, const py::object& G,
-                    const py::object& L, int n_threads) {
+                    const py::object& L, int n_threads, double grad_scale) {
   fastloss::ScoreLossArgs<T> a;
+  a.grad_scale = grad_scale;
   a.S = static_cast<const T*>(S.data());
   a.lds = row_stride<T>(S, "scores");
   a.N = int64_t(S.shape(0));
@@ -99,14 +100,14 @@ void bind_losses(py::module_& m) {
       "score_loss",
       [](const py::array& S, const py::object& y, const py::object& Q, const py::object& sw,
          const py::object& cw, int loss, double margin, bool squared, double eps, int reduction,
-         const py::object& G, const py::object& L, int n_threads) {
+         const py::object& G, const py::object& L, int n_threads, double grad_scale) {
         switch (float_code(S)) {
           case 4:
             return score_loss_t<float>(S, y, Q, sw, cw, loss, margin, squared, eps, reduction,
-                                       G, L, n_threads);
+                                       G, L, n_threads, grad_scale);
           case 8:
             return score_loss_t<double>(S, y, Q, sw, cw, loss, margin, squared, eps, reduction,
-                                        G, L, n_threads);
+                                        G, L, n_threads, grad_scale);
           default:
             fail_type("scores", "float32 or float64");
         }

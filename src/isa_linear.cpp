@@ -4,6 +4,9 @@
 #include "fastloss/linear_kernels.hpp"
 
 namespace fastloss {
+namespace FASTLOSS_ISA {
+FL_SCORE_BLOCK_INSTANCES(extern template)  // compiled in isa_losses.cpp
+}  // namespace FASTLOSS_ISA
 
 const LinearKernels FL_ISA_SYMBOL(linear_kernels) = {
     &FASTLOSS_ISA::linear_loss<float>,

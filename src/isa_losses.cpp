@@ -4,6 +4,9 @@
 #include "fastloss/score.hpp"
 
 namespace fastloss {
+namespace FASTLOSS_ISA {
+FL_SCORE_BLOCK_INSTANCES(template)
+}  // namespace FASTLOSS_ISA
 
 const LossKernels FL_ISA_SYMBOL(loss_kernels) = {
     &FASTLOSS_ISA::score_loss<float>,   &FASTLOSS_ISA::score_loss<double>,

@@ -26,6 +26,25 @@ from .gradcheck import check_gradient, grad_check_sparse, numerical_gradient
 
 __version__ = build_info()["version"]
 
+# Loaded on first use, so that ``import fastloss`` needs only NumPy: the estimators import
+# scikit-learn, the data sets scikit-learn or pickle files.
+_LAZY = {"LinearSVM": "classifiers", "Softmax": "classifiers"}
+_LAZY_MODULES = ("classifiers", "datasets", "cli")
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
+
 __all__ = [
     "__version__",
     "build_info",

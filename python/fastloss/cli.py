@@ -1,24 +1,483 @@
-"""The command line: ``python -m fastloss`` (also installed as ``fastloss``)."""
+"""The command line: ``python -m fastloss`` (also installed as ``fastloss``).
+
+    fastloss train      train LinearSVM and Softmax on a data set (digits by default)
+    fastloss bench      every kernel against the NumPy reference (and PyTorch), medians
+    fastloss gradcheck  every kernel's analytic gradient against centred differences
+    fastloss config     the build configuration (show_config)
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import statistics
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODELS = {"softmax": "Softmax", "svm": "LinearSVM"}
+
+
+# ---------------------------------------------------------------------------------------
+# train
+
+
+def _load(spec, features, seed):
+    """(Xtr, ytr, Xval, yval, Xte, yte, image_shape or None, description)."""
+    from sklearn.model_selection import train_test_split
+
+    from . import datasets
+
+    images = None
+    split = None
+    if spec == "digits":
+        X, y, images = datasets.load_digits()
+        desc = "digits (scikit-learn, 8x8 images, 10 classes)"
+    elif spec.startswith("cifar10:"):
+        Xtr, ytr, Xte, yte = datasets.load_cifar10(spec[len("cifar10:"):])
+        desc = f"CIFAR-10 from {spec[len('cifar10:'):]}"
+        split = (Xtr, ytr, Xte, yte)
+    elif spec.endswith(".npz"):
+        d = datasets.load_npz(spec)
+        desc = f"{spec}"
+        if "X" in d:
+            X, y = d["X"], d["y"]
+            if X.ndim >= 3:
+                images = X
+        else:
+            split = (d["X_train"], d["y_train"], d["X_test"], d["y_test"])
+    else:
+        raise SystemExit(f"fastloss train: --data must be digits, cifar10:DIR or FILE.npz; "
+                         f"got {spec!r}")
+    if split is None:
+        idx = np.arange(len(y))
+        i_trval, i_te = train_test_split(idx, test_size=0.25, stratify=y, random_state=seed)
+        i_tr, i_val = train_test_split(i_trval, test_size=0.15, stratify=y[i_trval],
+                                       random_state=seed)
+        imgs = images if images is not None else X
+        parts = [(imgs[i], y[i]) for i in (i_tr, i_val, i_te)]
+    else:
+        Xtr, ytr, Xte, yte = split
+        n_val = min(1000, max(1, len(ytr) // 10))
+        i_tr, i_val = train_test_split(np.arange(len(ytr)), test_size=n_val, stratify=ytr,
+                                       random_state=seed)
+        parts = [(Xtr[i_tr], ytr[i_tr]), (Xtr[i_val], ytr[i_val]), (Xte, yte)]
+    image_shape = parts[0][0].shape[1:] if parts[0][0].ndim >= 3 else None
+    out = []
+    for imgs, yy in parts:
+        out += [_features(imgs, features), yy]
+    if features != "raw":
+        image_shape = None
+    return (*out, image_shape, desc)
+
+
+def _features(imgs, features):
+    from . import features as F
+
+    if features == "raw":
+        return imgs.reshape(len(imgs), -1).astype(np.float32)
+    if imgs.ndim == 4:  # colour: the CS231n pipeline, HOG + 10-bin hue histogram
+        return F.extract_features(
+            imgs, [F.hog_feature, functools.partial(F.color_histogram_hsv, nbin=10)]
+        ).astype(np.float32)
+    if imgs.ndim == 3:  # grayscale: HOG with cells that fit small images, and the pixels
+        h = imgs.shape[1]
+        ppc = (8, 8) if h >= 24 else (2, 2)
+        hog = F.hog_batch(imgs.astype(np.float64), pixels_per_cell=ppc, cells_per_block=(2, 2))
+        return np.hstack([hog, imgs.reshape(len(imgs), -1)]).astype(np.float32)
+    raise SystemExit("fastloss train: --features hog+hist needs image data")
+
+
+def _accuracy(model, X, y):
+    return float(np.mean(model.predict(X) == y))
+
+
+def _make(name, args, D, **over):
+    from . import classifiers
+
+    cls = getattr(classifiers, MODELS[name])
+    params = cls().get_params()
+    # Default steps are tuned on the 64 standardized features of digits; with more
+    # features a row's squared norm grows like D, so the default step shrinks with it.
+    params["learning_rate"] *= min(1.0, 64.0 / D)
+    for k, a in (("learning_rate", "lr"), ("reg", "reg"), ("num_iters", "iters"),
+                 ("batch_size", "batch_size"), ("momentum", "momentum")):
+        if getattr(args, a) is not None:
+            params[k] = getattr(args, a)
+    params.update(random_state=args.seed, **over)
+    return cls(**params)
+
+
+def _search(name, args, Xtr, ytr, Xval, yval):
+    """A small lr x reg grid around the model's defaults: prints the validation table and
+    returns the best (lr, reg)."""
+    base = _make(name, args, Xtr.shape[1])
+    lrs = [base.learning_rate * f for f in (0.1, 0.3, 1.0, 3.0)]
+    regs = [base.reg * f for f in (0.1, 1.0, 10.0, 100.0)]
+    print(f"\n{MODELS[name]}: validation accuracy, learning rate x regularization "
+          f"({base.num_iters} iterations each)")
+    print("  lr \\ reg " + "".join(f"{r:>10.0e}" for r in regs))
+    best = (-1.0, None, None)
+    for lr in lrs:
+        row = []
+        for reg in regs:
+            m = _make(name, args, Xtr.shape[1], learning_rate=lr, reg=reg).fit(Xtr, ytr)
+            acc = _accuracy(m, Xval, yval)
+            row.append(acc)
+            if acc > best[0]:
+                best = (acc, lr, reg)
+        print(f"  {lr:>8.0e} " + "".join(f"{a:>10.3f}" for a in row))
+    print(f"  best: lr={best[1]:.0e} reg={best[2]:.0e} (validation {best[0]:.3f})")
+    return best[1], best[2]
+
+
+def _plot_losses(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
+    for ax, (name, m) in zip(axes[0], results):
+        h = np.asarray(m.loss_history_)
+        ax.plot(h, lw=0.6, alpha=0.5, label="minibatch loss")
+        k = max(1, len(h) // 50)
+        if len(h) >= k:
+            sm = np.convolve(h, np.ones(k) / k, mode="valid")
+            ax.plot(np.arange(k - 1, len(h)), sm, lw=1.5, label=f"mean of {k}")
+        ax.set_title(f"{MODELS[name]} training loss")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss (log scale)")
+        ax.set_yscale("log")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_templates(model, name, image_shape, class_names, path):
+    """One image per class: the weights of the standardized pixels, rescaled to 0..255
+    over all classes, as the lecture shows them (bright: evidence for the class)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    W = np.asarray(model.coef_, np.float64)
+    C = W.shape[0]
+    w_min, w_max = W.min(), W.max()
+    imgs = 255.0 * (W - w_min) / max(w_max - w_min, 1e-12)
+    fig, axes = plt.subplots(1, C, figsize=(1.3 * C, 1.7))
+    axes = np.atleast_1d(axes)
+    for c, ax in enumerate(axes):
+        im = imgs[c].reshape(image_shape)
+        if im.ndim == 3:
+            ax.imshow(im.astype(np.uint8))
+        else:
+            ax.imshow(im, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(str(class_names[c]), fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"{MODELS[name]}: learned weights, one template per class", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+CIFAR_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def cmd_train(args):
+    t_start = time.perf_counter()
+    Xtr, ytr, Xval, yval, Xte, yte, image_shape, desc = _load(args.data, args.features,
+                                                              args.seed)
+    mean = Xtr.mean(axis=0, dtype=np.float64)
+    std = Xtr.std(axis=0, dtype=np.float64)
+    std[std == 0] = 1.0
+    Xtr, Xval, Xte = ((X - mean.astype(X.dtype)) / std.astype(X.dtype) for X in (Xtr, Xval, Xte))
+    print(f"data: {desc}; features: {args.features}, {Xtr.shape[1]} per sample")
+    print(f"split (stratified, seed {args.seed}): train {len(ytr)}, validation {len(yval)}, "
+          f"test {len(yte)}; standardized with the training set's mean and deviation")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = ["softmax", "svm"] if args.model == "both" else [args.model]
+    results = []
+    rows = []
+    for name in names:
+        over = {}
+        if args.search:
+            lr, reg = _search(name, args, Xtr, ytr, Xval, yval)
+            over = dict(learning_rate=lr, reg=reg)
+        m = _make(name, args, Xtr.shape[1], verbose=not args.quiet, **over)
+        t0 = time.perf_counter()
+        m.fit(Xtr, ytr)
+        dt = time.perf_counter() - t0
+        accs = [_accuracy(m, X, y) for X, y in ((Xtr, ytr), (Xval, yval), (Xte, yte))]
+        rows.append((MODELS[name], *accs, dt, m))
+        results.append((name, m))
+        print(f"{MODELS[name]:>9}: train {accs[0]:.3f}  validation {accs[1]:.3f}  "
+              f"test {accs[2]:.3f}  ({dt:.2f} s, {m.num_iters} iterations, "
+              f"lr={m.learning_rate:g}, reg={m.reg:g}, batch {m.batch_size}, "
+              f"momentum {m.momentum:g})", flush=True)
+    files = [out / "loss_curves.png"]
+    _plot_losses(results, files[0])
+    if image_shape is not None:
+        classes = results[0][1].classes_
+        class_names = ([CIFAR_NAMES[int(c)] for c in classes]
+                       if args.data.startswith("cifar10:") else classes)
+        for name, m in results:
+            f = out / f"templates_{name}.png"
+            _plot_templates(m, name, image_shape, class_names, f)
+            files.append(f)
+    print("wrote " + ", ".join(str(f) for f in files))
+    print(f"total time {time.perf_counter() - t_start:.1f} s")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# bench
+
+
+def _median_time(fn, repeat, min_time=0.0):
+    fn()  # warm up
+    times = []
+    t_end = time.perf_counter() + min_time
+    while len(times) < repeat or (time.perf_counter() < t_end and len(times) < 50 * repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _fmt(t):
+    return f"{t * 1e3:.3f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def cmd_bench(args):
+    import fastloss as fl
+    from fastloss import reference as ref
+
+    try:
+        import torch
+        import torch.nn.functional as tf
+    except ImportError:
+        torch = None
+    quick = args.quick
+    rep = 3 if quick else 11
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def add(op, shape, fast, numpy_fn, torch_fn=None, repeat=rep, min_time=0.0):
+        tf_ = _median_time(fast, repeat, min_time)
+        tn = _median_time(numpy_fn, repeat, min_time) if numpy_fn else None
+        tt = _median_time(torch_fn, repeat, min_time) if torch_fn else None
+        rows.append((op, shape, tf_, tn, tt))
+        _print_row(rows[-1])
+
+    info = fl.build_info()
+    print(f"fastloss {info['version']} ({info['isa_active']}, {info['max_threads']} threads), "
+          f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else
+                                       ", torch not installed")
+          + (" -- quick" if quick else ""))
+    print(f"{'operation':<36}{'shape':<24}{'fastloss':>12}{'NumPy':>12}{'ratio':>8}"
+          f"{'PyTorch':>12}{'ratio':>8}")
+
+    for N in (1_000_000, 200):
+        s = rng.standard_normal((N, 10), dtype=np.float32)
+        y = rng.integers(0, 10, N)
+        mt = 50 * rep if N == 200 else rep
+        ts, ty = (torch.from_numpy(s), torch.from_numpy(y)) if torch else (None, None)
+        add("softmax_cross_entropy fwd+bwd", f"{N:,}x10 float32",
+            functools.partial(fl.softmax_cross_entropy, s, y),
+            functools.partial(ref.softmax_cross_entropy, s, y),
+            functools.partial(_torch_ce, tf, ts, ty) if torch else None, repeat=mt)
+        add("multiclass_hinge fwd+bwd", f"{N:,}x10 float32",
+            functools.partial(fl.multiclass_hinge, s, y),
+            functools.partial(ref.multiclass_hinge, s, y),
+            functools.partial(_torch_mm, tf, ts, ty) if torch else None, repeat=mt)
+
+    N = 5_000 if quick else 49_000
+    X = rng.standard_normal((N, 3073), dtype=np.float32)
+    W = 1e-3 * rng.standard_normal((3073, 10), dtype=np.float32)
+    y = rng.integers(0, 10, N)
+    for loss in ("softmax", "hinge"):
+        add(f"linear_loss {loss} (reg 2.5e4)", f"{N:,}x3073 float32",
+            lambda loss=loss: fl.linear_loss(W, X, y, loss=loss, reg=2.5e4),
+            lambda loss=loss: ref.linear_loss(W, X, y, loss=loss, reg=2.5e4))
+    idx = rng.integers(0, N, 200)
+    add("linear_loss softmax, 200 indices", f"of {N:,}x3073 float32",
+        lambda: fl.linear_loss(W, X, y, reg=2.5e4, indices=idx),
+        lambda: ref.linear_loss(W, X, y, reg=2.5e4, indices=idx), repeat=20 * rep)
+
+    n = 10_000_000
+    p = rng.standard_normal(n, dtype=np.float32)
+    g = rng.standard_normal(n, dtype=np.float32)
+    pn, bn, tmp = p.copy(), g.copy(), p.copy()
+    opt = fl.SGD(p, lr=1e-3, momentum=0.9)
+    opt.step([g])
+    lr32, mu32 = np.float32(1e-3), np.float32(0.9)
+    topt = None
+    if torch:
+        tp = torch.from_numpy(p.copy()).requires_grad_()
+        tp.grad = torch.from_numpy(g.copy())
+        topt = torch.optim.SGD([tp], lr=1e-3, momentum=0.9, foreach=True)
+        topt.step()
+    add("SGD step, momentum 0.9", "10,000,000 float32", lambda: opt.step([g]),
+        lambda: ref.sgd_momentum_inplace(pn, g, bn, lr32, mu32, tmp),
+        topt.step if topt else None)
+
+    n_img = 200 if quick else 2000
+    imgs = rng.integers(0, 256, (n_img, 32, 32)).astype(np.float64)
+    try:
+        from skimage.feature import hog as sk_hog
+    except ImportError:
+        sk_hog = None
+    t_fast = _median_time(lambda: fl.features.hog_batch(imgs), rep)
+    t_sk = _median_time(lambda: [sk_hog(im) for im in imgs], rep) if sk_hog else None
+    rows.append(("hog_batch (NumPy col: scikit-image)", f"{n_img}x32x32 float64", t_fast,
+                 t_sk, None))
+    _print_row(rows[-1])
+    print("medians; ratio = the other's time / fastloss's time (> 1: fastloss is faster); "
+          "NumPy = fastloss.reference")
+    return 0
+
+
+def _torch_ce(tf, s, y):
+    s = s.detach().requires_grad_()
+    tf.cross_entropy(s, y).backward()
+
+
+def _torch_mm(tf, s, y):
+    s = s.detach().requires_grad_()
+    tf.multi_margin_loss(s, y).backward()
+
+
+def _print_row(r):
+    op, shape, tf_, tn, tt = r
+    line = f"{op:<36}{shape:<24}{_fmt(tf_):>12}"
+    line += f"{_fmt(tn):>12}{tn / tf_:>7.1f}x" if tn else f"{'-':>12}{'':>8}"
+    line += f"{_fmt(tt):>12}{tt / tf_:>7.1f}x" if tt else f"{'-':>12}"
+    print(line, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# gradcheck
+
+
+def cmd_gradcheck(args):
+    import fastloss as fl
+    from fastloss.gradcheck import check_gradient, grad_check_sparse
+
+    rng = np.random.default_rng(args.seed)
+    # Small, well-scaled problems: with a mean over many rows or very unequal scores some
+    # gradient entries are tiny and the centred difference's rounding error (about
+    # 1e-16 * |loss| / h) dominates their relative error, whatever the kernel does.
+    N, C, D = 8, 5, 6
+    s = rng.standard_normal((N, C))
+    y = rng.integers(0, C, N)
+    q = rng.random((N, C))
+    q /= q.sum(axis=1, keepdims=True)
+    sw = rng.random(N) + 0.5
+    cw = rng.random(C) + 0.5
+    X = rng.standard_normal((N, D))
+    W = 0.1 * rng.standard_normal((D, C))
+    b = 0.1 * rng.standard_normal(C)
+    k = 30
+    checks = [
+        ("multiclass_hinge", "weston_watkins", fl.multiclass_hinge, s, (y,), {}),
+        ("multiclass_hinge", "crammer_singer", fl.multiclass_hinge, s, (y,),
+         dict(variant="crammer_singer")),
+        ("multiclass_hinge", "squared, margin 2, weights", fl.multiclass_hinge, s, (y,),
+         dict(squared=True, margin=2.0, sample_weight=sw, class_weight=cw)),
+        ("multiclass_hinge", "reduction=sum", fl.multiclass_hinge, s, (y,),
+         dict(reduction="sum")),
+        ("softmax_cross_entropy", "", fl.softmax_cross_entropy, s, (y,), {}),
+        ("softmax_cross_entropy", "label_smoothing 0.1, weights", fl.softmax_cross_entropy,
+         s, (y,), dict(label_smoothing=0.1, sample_weight=sw, class_weight=cw)),
+        ("softmax_cross_entropy", "soft targets", fl.softmax_cross_entropy, s, (q,), {}),
+        ("svm_loss", "CS231n layers", fl.svm_loss, s, (y,), {}),
+        ("softmax_loss", "CS231n layers", fl.softmax_loss, s, (y,), {}),
+    ]
+    for loss in ("softmax", "hinge"):
+        for pen in ("l2", "l1", "elasticnet"):
+            checks.append(("linear_loss dW", f"{loss}, {pen}, reg 0.1, bias",
+                           functools.partial(fl.linear_loss, loss=loss), W, (X, y),
+                           dict(penalty=pen, reg=0.1, b=b)))
+        checks.append(("linear_loss dW", f"{loss}, 5-row batch, weights",
+                       functools.partial(fl.linear_loss, loss=loss), W, (X, y),
+                       dict(reg=0.1, indices=rng.integers(0, N, 5), sample_weight=sw)))
+    checks.append(("svm_loss_vectorized", "CS231n, reg 0.1", fl.svm_loss_vectorized, W,
+                   (X, y, 0.1), {}))
+    checks.append(("softmax_loss_vectorized", "CS231n, reg 0.1", fl.softmax_loss_vectorized,
+                   W, (X, y, 0.1), {}))
+    print(f"analytic vs centred-difference gradients, float64, {k} random entries each, "
+          f"h=1e-5; relative error |a-n| / (|a|+|n|)")
+    print(f"{'kernel':<26}{'options':<36}{'shape':<12}{'max rel. error':>15}")
+    worst = 0.0
+    for name, opt, fn, x, a, kw in checks:
+        err = check_gradient(fn, x, *a, num_checks=k, seed=args.seed, verbose=False, **kw)
+        worst = max(worst, err)
+        print(f"{name:<26}{opt:<36}{str(x.shape):<12}{err:>15.2e}")
+    for loss in ("softmax", "hinge"):
+        bb = b.copy()
+        _, _, db = fl.linear_loss(W, X, y, loss=loss, reg=0.1, b=bb)
+        err = grad_check_sparse(lambda z, loss=loss: fl.linear_loss(W, X, y, loss=loss,
+                                                                    reg=0.1, b=z, grad=False),
+                                bb, db, num_checks=k, seed=args.seed)
+        worst = max(worst, err)
+        print(f"{'linear_loss db':<26}{loss + ', bias':<36}{str(bb.shape):<12}{err:>15.2e}")
+    ok = worst < 1e-7
+    print(f"largest relative error {worst:.2e}: " + ("all below 1e-7" if ok else
+                                                     "ABOVE 1e-7"))
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="fastloss", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train linear classifiers on a data set",
+                       description="Split (stratified train/validation/test), standardize, "
+                       "train LinearSVM and/or Softmax by minibatch SGD, print accuracies and "
+                       "times, write the loss curves and the learned templates.")
+    t.add_argument("--data", default="digits",
+                   help="digits (default), cifar10:DIR (the CIFAR-10 python batches) or "
+                   "FILE.npz (X, y or X_train, y_train, X_test, y_test)")
+    t.add_argument("--model", choices=["softmax", "svm", "both"], default="both")
+    t.add_argument("--features", choices=["raw", "hog+hist"], default="raw")
+    t.add_argument("--lr", type=float, help="learning rate (default: the model's, scaled "
+                   "by 64 / number of features when there are more than 64)")
+    t.add_argument("--reg", type=float, help="L2 regularization strength")
+    t.add_argument("--iters", type=int, help="SGD iterations")
+    t.add_argument("--batch-size", type=int, dest="batch_size")
+    t.add_argument("--momentum", type=float)
+    t.add_argument("--search", action="store_true",
+                   help="pick lr and reg on a small grid by validation accuracy")
+    t.add_argument("--out", default="fastloss-out", help="folder for the pictures "
+                   "(default ./fastloss-out)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    b = sub.add_parser("bench", help="benchmark every kernel against NumPy (and PyTorch)")
+    b.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats")
+    g = sub.add_parser("gradcheck", help="check every kernel's analytic gradient")
+    g.add_argument("--seed", type=int, default=0)
+    sub.add_parser("config", help="print the build configuration")
+    return p
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastloss", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("train", help="train linear classifiers on a data set")
-    sub.add_parser("config", help="print the build configuration")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     if args.command == "config":
         from . import show_config
 
         show_config()
         return 0
-    print("fastloss train: the linear classifiers are coming (see the issue tracker).")
-    return 0
+    return {"train": cmd_train, "bench": cmd_bench, "gradcheck": cmd_gradcheck}[args.command](
+        args
+    )
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threa
         )
     G = _core.empty(N, C, dt) if grad else None
     L = np.empty(N, dt) if red == _NONE else None
-    loss = _core.score_loss(S, yl, Q, sw, cw, code, margin, squared, eps, red, G, L, n_threads)
+    loss = _core.score_loss(S, yl, Q, sw, cw, code, margin, squared, eps, red, G, L, n_threads, 0.0)
     out = L if red == _NONE else dt.type(loss)
     return (out, G) if grad else out
 

@@ -91,11 +91,11 @@ double reduce_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, 
   return parts.total();
 }
 
-// Calls f(std::integral_constant<int, C>) for the small class counts that get a copy of
-// the row math with C fixed at compile time, and f(std::integral_constant<int, 0>) (C at
-// run time) otherwise.
+// Calls f(std::integral_constant<int, CT>): CT = C for the class counts that get their own
+// compiled copy of the short-row code (2 to 10, 12 and 16 classes), CT = -1 for the other
+// short rows (C <= 16, C at run time), CT = 0 for long rows.
 template <class F>
-decltype(auto) with_static_classes(int64_t C, F&& f) {
+decltype(auto) with_class_count(int64_t C, F&& f) {
   using std::integral_constant;
   switch (C) {
     case 2: return f(integral_constant<int, 2>{});
@@ -107,13 +107,11 @@ decltype(auto) with_static_classes(int64_t C, F&& f) {
     case 8: return f(integral_constant<int, 8>{});
     case 9: return f(integral_constant<int, 9>{});
     case 10: return f(integral_constant<int, 10>{});
-    case 11: return f(integral_constant<int, 11>{});
     case 12: return f(integral_constant<int, 12>{});
-    case 13: return f(integral_constant<int, 13>{});
-    case 14: return f(integral_constant<int, 14>{});
-    case 15: return f(integral_constant<int, 15>{});
     case 16: return f(integral_constant<int, 16>{});
-    default: return f(integral_constant<int, 0>{});
+    default:
+      if (C >= 1 && C <= 16) return f(integral_constant<int, -1>{});
+      return f(integral_constant<int, 0>{});
   }
 }
 

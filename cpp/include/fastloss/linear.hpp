@@ -192,7 +192,8 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   std::vector<LabelError> errs(static_cast<size_t>(K));
 
   const int nt = resolve_threads(a.n_threads);
-  const bool par = nt > 1 && K > 1 && M * D * C >= (int64_t(1) << 16);
+  // Threads only for work worth a fork/join (a 200-row minibatch stays on one thread).
+  const bool par = nt > 1 && K > 1 && M * D * C >= (int64_t(1) << 24);
   auto run_chunk = [&](int64_t k) {
     const int64_t i0 = k * rows_per_chunk, i1 = std::min(M, i0 + rows_per_chunk);
     T* dW_k = grad ? dWt.data() + k * C * Dp : nullptr;

@@ -140,12 +140,49 @@ double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double s
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-// ---- Short rows (CT <= 16 classes): W rows at a time, one per SIMD lane --------------
+// ---- Short rows (at most kLaneMaxC classes): W rows at a time, one per SIMD lane -------
+// CT > 0: C fixed at compile time; CT == -1: C at run time.
+constexpr int64_t kLaneMaxC = 16;
+
 // Walks rows r0..r1 in groups of W: checks the labels, gathers the group's scores (and
 // soft targets) class by class into vectors, lets fn compute the losses and gradients,
 // weighs and sums the losses, and scatters the gradients back into rows. A short last
 // group repeats its last row in the unused lanes. class_in_weight: the sample weight
 // includes class_weight[y] (the hinge); otherwise the loss applies class weights itself.
+// col[j][l] = row l's element j, row l at row(l): by SIMD element for a compile-time C
+// (the compiler unrolls it into gathers and shuffles), through memory row by row for a
+// run-time C.
+template <class T, int CT, class RowAt>
+FL_INLINE void gather_lanes(RowAt row, int C, vec<T>* col) {
+  constexpr int W = width<T>();
+  if constexpr (CT > 0) {
+    for (int j = 0; j < CT; ++j)
+      for (int l = 0; l < W; ++l) col[j][l] = row(l)[j];
+  } else {
+    T* c = reinterpret_cast<T*>(col);  // vector types alias their element type
+    for (int l = 0; l < W; ++l) {
+      const T* r = row(l);
+      for (int j = 0; j < C; ++j) c[j * W + l] = r[j];
+    }
+  }
+}
+
+// row(l)[j] = col[j][l] for the first nl lanes.
+template <class T, int CT, class RowAt>
+FL_INLINE void scatter_lanes(const vec<T>* col, int C, int nl, RowAt row) {
+  constexpr int W = width<T>();
+  if constexpr (CT > 0) {
+    for (int l = 0; l < nl; ++l)
+      for (int j = 0; j < CT; ++j) row(l)[j] = col[j][l];
+  } else {
+    const T* c = reinterpret_cast<const T*>(col);
+    for (int l = 0; l < nl; ++l) {
+      T* r = row(l);
+      for (int j = 0; j < C; ++j) r[j] = c[j * W + l];
+    }
+  }
+}
+
 template <class T, int CT, bool Grad, class LaneFn>
 double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
                   LabelError& err, bool class_in_weight, const LaneFn& fn) {
@@ -153,8 +190,11 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
   using M = ivec<T>;
   using I = typename VecT<T>::I;
   constexpr int W = width<T>();
-  V col[CT]{}, qcol[CT]{}, out[CT]{};
+  constexpr int NC = CT > 0 ? CT : int(kLaneMaxC);
+  const int C = CT > 0 ? CT : int(a.C);
+  V col[NC]{}, qcol[NC]{}, out[NC]{};
   alignas(64) double w[W];
+  int64_t row[W];
   double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
   for (int64_t i0 = r0; i0 < r1; i0 += W) {
     const int nl = int(std::min<int64_t>(W, r1 - i0));
@@ -164,7 +204,7 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
     if (simple && a.y) {  // the common case in SIMD: a full group, valid labels
       for (int l = 0; l < W; ++l) y[l] = I(a.y[i0 + l]);
       int64_t bad = 0;
-      for (int l = 0; l < W; ++l) bad |= !label_ok(a.y[i0 + l], CT);
+      for (int l = 0; l < W; ++l) bad |= !label_ok(a.y[i0 + l], C);
       simple = bad == 0;
     }
     if (simple) {
@@ -177,13 +217,9 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
         for (int l = 0; l < W; ++l) w[l] = 1.0;
         gs = splat(T(scale));
       }
-      for (int j = 0; j < CT; ++j)
-        for (int l = 0; l < W; ++l) col[j][l] = a.S[(i0 + l) * a.lds + j];
-      if (a.Q)
-        for (int j = 0; j < CT; ++j)
-          for (int l = 0; l < W; ++l) qcol[j][l] = a.Q[(i0 + l) * a.ldq + j];
+      gather_lanes<T, CT>([&](int l) { return a.S + (i0 + l) * a.lds; }, C, col);
+      if (a.Q) gather_lanes<T, CT>([&](int l) { return a.Q + (i0 + l) * a.ldq; }, C, qcol);
     } else {
-      int64_t row[W];
       for (int l = 0; l < W; ++l) {
         const int64_t i = i0 + std::min(l, nl - 1);
         row[l] = i;
@@ -191,7 +227,7 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
         y[l] = 0;
         if (a.y) {
           const int64_t yv = a.y[i];
-          if (label_ok(yv, CT)) {
+          if (label_ok(yv, C)) {
             y[l] = I(yv);
             if (class_in_weight && a.class_weight) wi *= a.class_weight[yv];
           } else {
@@ -202,23 +238,16 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
         w[l] = wi;
         gs[l] = T(wi * scale);
       }
-      for (int j = 0; j < CT; ++j)
-        for (int l = 0; l < W; ++l) col[j][l] = a.S[row[l] * a.lds + j];
-      if (a.Q)
-        for (int j = 0; j < CT; ++j)
-          for (int l = 0; l < W; ++l) qcol[j][l] = a.Q[row[l] * a.ldq + j];
+      gather_lanes<T, CT>([&](int l) { return a.S + row[l] * a.lds; }, C, col);
+      if (a.Q) gather_lanes<T, CT>([&](int l) { return a.Q + row[l] * a.ldq; }, C, qcol);
     }
-    const V loss = fn(col, qcol, y, gs, out);
+    const V loss = fn(col, qcol, C, y, gs, out);
     for (int l = 0; l < nl; ++l) {
       const double wl = w[l] * double(loss[l]);
       if (a.L) a.L[i0 + l] = T(wl);
       acc[l & 3] += wl;
     }
-    if (Grad)
-      for (int l = 0; l < nl; ++l) {
-        T* g = a.G + (i0 + l) * a.ldg;
-        for (int j = 0; j < CT; ++j) g[j] = out[j][l];
-      }
+    if (Grad) scatter_lanes<T, CT>(out, C, nl, [&](int l) { return a.G + (i0 + l) * a.ldg; });
   }
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
@@ -273,27 +302,27 @@ double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int
   const T mg = sb.margin;
   using V = vec<T>;
   using M = ivec<T>;
-  if constexpr (CT > 0) {  // short rows: the lanes
+  if constexpr (CT != 0) {  // short rows: the lanes
     if constexpr (K == BlockKind::hinge_ww || K == BlockKind::hinge_ww2) {
       constexpr bool Sq = K == BlockKind::hinge_ww2;
       return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
-                                     [&](const V* c, const V*, M y, V gs, V* o) {
-                                       return hinge_ww_lanes<T, Sq, Grad, CT>(c, y, mg, gs, o);
+                                     [&](const V* c, const V*, int C, M y, V gs, V* o) {
+                                       return hinge_ww_lanes<T, Sq, Grad, CT>(c, C, y, mg, gs, o);
                                      });
     } else if constexpr (K == BlockKind::hinge_cs || K == BlockKind::hinge_cs2) {
       constexpr bool Sq = K == BlockKind::hinge_cs2;
       return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
-                                     [&](const V* c, const V*, M y, V gs, V* o) {
-                                       return hinge_cs_lanes<T, Sq, Grad, CT>(c, y, mg, gs, o);
+                                     [&](const V* c, const V*, int C, M y, V gs, V* o) {
+                                       return hinge_cs_lanes<T, Sq, Grad, CT>(c, C, y, mg, gs, o);
                                      });
     } else {
       constexpr bool Soft = K == BlockKind::ce_soft;
       const SoftmaxCEParams<T>& P = *sb.P;
       return lane_block<T, CT, Grad>(a, r0, r1, scale, err, false,
-                                     [&](const V* c, const V* q, M y, V gs, V* o) {
-                                       alignas(64) T Et[CT * width<T>()];
-                                       return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, y, gs, P,
-                                                                                 Et, o);
+                                     [&](const V* c, const V* q, int C, M y, V gs, V* o) {
+                                       alignas(64) T Et[kLaneMaxC * width<T>()];
+                                       return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, gs,
+                                                                                 P, Et, o);
                                      });
     }
   } else {  // long rows (or C == 1): SIMD along the row
@@ -347,12 +376,20 @@ ScoreBlock<T> make_score_block(const ScoreLossArgs<T>& a, bool grad,
   sb.P = P;
   sb.scale = scale;
   sb.margin = T(a.margin);
-  sb.fn = with_static_classes(a.C, [&](auto ct) {
+  sb.fn = with_class_count(a.C, [&](auto ct) {
     constexpr int CT = decltype(ct)::value;
     return grad ? score_block_fn<T, CT, true>(k) : score_block_fn<T, CT, false>(k);
   });
   return sb;
 }
+
+// make_score_block is instantiated once per level, in src/isa_losses.cpp; other kernel
+// units (isa_linear.cpp) declare FL_EXTERN_SCORE_BLOCK to use that copy.
+#define FL_SCORE_BLOCK_INSTANCES(prefix)                                                 \
+  prefix ScoreBlock<float> make_score_block<float>(const ScoreLossArgs<float>&, bool,   \
+                                                   const SoftmaxCEParams<float>*, double); \
+  prefix ScoreBlock<double> make_score_block<double>(const ScoreLossArgs<double>&, bool, \
+                                                     const SoftmaxCEParams<double>*, double);
 
 template <class T>
 ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
@@ -362,7 +399,8 @@ ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
     denom = mean_denominator(a, res.error);
     if (res.error.row >= 0) return res;
   }
-  const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
+  const double scale =
+      a.grad_scale > 0.0 ? a.grad_scale : (a.reduction == Reduction::mean ? 1.0 / denom : 1.0);
   const SoftmaxParamsHolder<T> params(a.C, a.class_weight, a.label_smoothing);
   const ScoreBlock<T> block = make_score_block(a, a.G != nullptr, &params.P, scale);
   const double total = reduce_row_blocks(

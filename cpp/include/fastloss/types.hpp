@@ -16,7 +16,8 @@ struct LabelError {
   int64_t value = 0;
 };
 
-// One score-level loss call: scores S (N x C, row stride lds, unit column stride).
+// One score-level loss call: scores S (N x C, row stride lds, unit column stride). The
+// gradient G may be S itself (computed in place).
 template <class T>
 struct ScoreLossArgs {
   const T* S = nullptr;
@@ -35,6 +36,9 @@ struct ScoreLossArgs {
   int64_t ldg = 0;
   T* L = nullptr;  // per-row weighted losses out (reduction none), or nullptr
   int n_threads = 0;  // 0: all the cores this process may use
+  // > 0: the factor of every gradient row instead of the reduction's (a caller that
+  // splits one "mean" over several calls passes 1 / its total weight with "sum").
+  double grad_scale = 0.0;
 };
 
 struct ScoreLossResult {

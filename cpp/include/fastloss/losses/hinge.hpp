@@ -31,8 +31,7 @@ FL_INLINE V hinge_slope(V m, M on) {
 }
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE T hinge_ww_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin,
-                         T* FL_RESTRICT g, T gs) {
+FL_INLINE T hinge_ww_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;
@@ -56,15 +55,16 @@ FL_INLINE T hinge_ww_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin
 }
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE T hinge_cs_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin,
-                         T* FL_RESTRICT g, T gs) {
+FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;
   const int64_t C = CT > 0 ? CT : C_;
-  if (Grad)
-    for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
-  if (C < 2) return T(0);
+  if (C < 2) {
+    if (Grad)
+      for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
+    return T(0);
+  }
   const T ninf = -std::numeric_limits<T>::infinity();
   const M yv = M{} + I(y), cv = M{} + I(C);
   V mx = splat(ninf);
@@ -88,6 +88,8 @@ FL_INLINE T hinge_cs_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin
     }
   }
   const T m = s[jstar] - s[y] + margin;
+  if (Grad)  // after every read of s: g may be s itself
+    for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
   if (Grad && m > T(0)) {
     const T d = gs * (Squared ? m + m : T(1));
     g[jstar] += d;
@@ -97,18 +99,19 @@ FL_INLINE T hinge_cs_row(const T* FL_RESTRICT s, int64_t C_, int64_t y, T margin
   return Squared ? h * h : h;
 }
 
-// ---- The same math over W rows at once ("lanes"), for rows of CT <= 16 classes --------
+// ---- The same math over W rows at once ("lanes"), for rows of at most 16 classes -------
 // col[j] holds class j's scores of W rows (one row per SIMD lane), y their labels, gs
 // their gradient scales. Returns the unweighted losses and, when Grad, writes out[j] =
 // gs * dL/ds_j. No horizontal operation: every step is one vector op per class.
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, ivec<T> y, T margin, vec<T> gs,
+FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, int C, ivec<T> y, T margin, vec<T> gs,
                                 vec<T>* out) {
   using V = vec<T>;
+  const int n = CT > 0 ? CT : C;
   V sy{}, acc{}, cnt{};
-  for (int j = 0; j < CT; ++j) sy = (y == j) ? col[j] : sy;
-  for (int j = 0; j < CT; ++j) {
+  for (int j = 0; j < n; ++j) sy = (y == j) ? col[j] : sy;
+  for (int j = 0; j < n; ++j) {
     const V m = col[j] - sy + margin;
     acc += hinge_term<Squared>(m, y != j);
     if (Grad) {
@@ -118,35 +121,36 @@ FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, ivec<T> y, T margin, vec<T> g
     }
   }
   if (Grad)
-    for (int j = 0; j < CT; ++j) out[j] = (y == j) ? -(gs * cnt) : out[j];
+    for (int j = 0; j < n; ++j) out[j] = (y == j) ? -(gs * cnt) : out[j];
   return acc;
 }
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, ivec<T> y, T margin, vec<T> gs,
+FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, int C, ivec<T> y, T margin, vec<T> gs,
                                 vec<T>* out) {
   using V = vec<T>;
   using M = ivec<T>;
-  if (CT < 2) {
+  const int n = CT > 0 ? CT : C;
+  if (n < 2) {
     if (Grad)
-      for (int j = 0; j < CT; ++j) out[j] = V{};
+      for (int j = 0; j < n; ++j) out[j] = V{};
     return V{};
   }
   const V ninf = splat(-std::numeric_limits<T>::infinity());
   V mx = ninf;
   M nan{};
-  for (int j = 0; j < CT; ++j) {
+  for (int j = 0; j < n; ++j) {
     const V v = (y != j) ? col[j] : ninf;
     mx = v > mx ? v : mx;
     nan |= (y != j) & (col[j] != col[j]);
   }
   M jstar = M{} - 1;
-  for (int j = 0; j < CT; ++j) {
+  for (int j = 0; j < n; ++j) {
     const M hit = (y != j) & ((nan & (col[j] != col[j])) | (~nan & (col[j] == mx)));
     jstar = ((jstar < 0) & hit) ? M{} + j : jstar;
   }
   V sj{}, sy{};
-  for (int j = 0; j < CT; ++j) {
+  for (int j = 0; j < n; ++j) {
     sj = (jstar == j) ? col[j] : sj;
     sy = (y == j) ? col[j] : sy;
   }
@@ -154,7 +158,7 @@ FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, ivec<T> y, T margin, vec<T> g
   const M all = M{} == 0;
   if (Grad) {
     const V d = gs * hinge_slope<Squared>(m, all);
-    for (int j = 0; j < CT; ++j) out[j] = ((jstar == j) ? d : V{}) - ((y == j) ? d : V{});
+    for (int j = 0; j < n; ++j) out[j] = ((jstar == j) ? d : V{}) - ((y == j) ? d : V{});
   }
   return hinge_term<Squared>(m, all);
 }

@@ -33,7 +33,7 @@ struct SoftmaxCEParams {
 
 // e = s - max(s); returns max(s).
 template <class T, int CT>
-FL_INLINE T softmax_shift_row(const T* FL_RESTRICT s, int64_t C_, T* FL_RESTRICT e) {
+FL_INLINE T softmax_shift_row(const T* s, int64_t C_, T* e) {
   using V = vec<T>;
   const int64_t C = CT > 0 ? CT : C_;
   const T ninf = -std::numeric_limits<T>::infinity();
@@ -71,11 +71,11 @@ FL_INLINE vec<T> soft_weights(const T* q, int64_t k, int64_t C, const SoftmaxCEP
   return load_chunk(P.cw, k, C, T(0)) * (load_chunk(q, k, C, T(0)) * P.keep + P.eps_c);
 }
 
-// Before exp. Hard label: returns d_y = s_y - max (read from s, not from the e just
-// stored) and sets *aux = sum_c cw_c d_c (needed with eps > 0). Soft target: sets
-// *aux = A = sum_c a_c and returns sum_c a_c d_c.
+// Before exp. Hard label: returns d_y = e_y = s_y - max and sets *aux = sum_c cw_c d_c
+// (needed with eps > 0). Soft target: sets *aux = A = sum_c a_c and returns
+// sum_c a_c d_c. Reads e only, so e may be s itself (in place).
 template <class T, int CT>
-FL_INLINE T softmax_ce_prepare(const T* FL_RESTRICT s, T mx, const T* FL_RESTRICT e, int64_t C_,
+FL_INLINE T softmax_ce_prepare(const T* s, T mx, const T* e, int64_t C_,
                                int64_t y, const T* q, const SoftmaxCEParams<T>& P, T* aux) {
   const int64_t C = CT > 0 ? CT : C_;
   if (q) {
@@ -89,7 +89,9 @@ FL_INLINE T softmax_ce_prepare(const T* FL_RESTRICT s, T mx, const T* FL_RESTRIC
     return hsum(ad);
   }
   *aux = P.eps > T(0) ? row_dot<T, CT>(P.cw, e, C) : T(0);
-  return s[y] - mx;
+  (void)s;
+  (void)mx;
+  return e[y];
 }
 
 // The target mass A of a hard-label row.
@@ -127,19 +129,20 @@ FL_INLINE T softmax_ce_finish(const T* e, int64_t C_, int64_t y, const T* q, T A
   return sum;
 }
 
-// ---- The same math over W rows at once ("lanes"), for rows of CT <= 16 classes --------
+// ---- The same math over W rows at once ("lanes"), for rows of at most 16 classes -------
 // col[j] (qcol[j]) holds class j's scores (soft targets) of W rows, one row per lane;
 // Et is scratch for CT vectors. Returns the unweighted losses and, when Grad, writes
 // out[j] = gs * dL/ds_j. The exps of all CT x W entries are one flat vexp pass.
 template <class T, bool Grad, bool Soft, int CT>
-FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, ivec<T> y, vec<T> gs,
-                                  const SoftmaxCEParams<T>& P, T* Et, vec<T>* out) {
+FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, ivec<T> y,
+                                  vec<T> gs, const SoftmaxCEParams<T>& P, T* Et, vec<T>* out) {
   using V = vec<T>;
   constexpr int W = width<T>();
+  const int n = CT > 0 ? CT : C;
   V mx = col[0];
-  for (int j = 1; j < CT; ++j) mx = col[j] > mx ? col[j] : mx;
+  for (int j = 1; j < n; ++j) mx = col[j] > mx ? col[j] : mx;
   V dy{}, aux{}, A{}, cy = splat(T(1));
-  for (int j = 0; j < CT; ++j) {
+  for (int j = 0; j < n; ++j) {
     const V d = col[j] - mx;
     store(Et + j * W, d);
     if (Soft) {
@@ -152,9 +155,9 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, ivec<T>
       if (P.eps > T(0)) aux += d * P.cw[j];
     }
   }
-  vexp_array(Et, Et, int64_t(CT) * W);
+  vexp_array(Et, Et, int64_t(n) * W);
   V sum{};
-  for (int j = 0; j < CT; ++j) sum += load(Et + j * W);
+  for (int j = 0; j < n; ++j) sum += load(Et + j * W);
   alignas(64) T lse_a[W];
   store(lse_a, sum);
   FL_SIMD
@@ -172,7 +175,7 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, ivec<T>
   }
   if (Grad) {
     const V k1 = gs * A / sum;
-    for (int j = 0; j < CT; ++j) {
+    for (int j = 0; j < n; ++j) {
       V g = load(Et + j * W) * k1;
       if (Soft)
         g -= gs * ((qcol[j] * P.keep + P.eps_c) * P.cw[j]);

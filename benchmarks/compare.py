@@ -1,0 +1,152 @@
+"""Side-by-side medians and ratios for the README's table, measured in one run.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compare.py [--quick]
+    [--only losses,linear,loop]
+
+Prints: operation, shape, dtype, threads, fastloss, baseline, ratio (baseline/fastloss)
+and, where it applies, the memory floor and fastloss/floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import fastloss as fl
+import fastloss.reference as R
+
+
+def median_time(fn, repeat, warmup=1):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def fmt(t):
+    return f"{t * 1e3:9.3f} ms" if t >= 1e-3 else f"{t * 1e6:9.2f} us"
+
+
+ROWS = []
+
+
+def row(op, shape, dtype, threads, t_fl, base_name, t_base, floor_name=None, t_floor=None):
+    ROWS.append((op, shape, dtype, threads, t_fl, base_name, t_base, floor_name, t_floor))
+    extra = f" | {floor_name} {fmt(t_floor)} | fastloss/floor {t_fl / t_floor:5.2f}" if t_floor else ""
+    print(f"| {op:28s} | {shape:22s} | {dtype:7s} | {threads} | {fmt(t_fl)} | {base_name} "
+          f"{fmt(t_base)} | {t_base / t_fl:7.1f}x{extra} |", flush=True)
+
+
+def losses(quick, threads):
+    rng = np.random.default_rng(0)
+    for N in ([200, 200_000] if quick else [200, 1_000_000]):
+        for dt in (np.float32, np.float64):
+            S = rng.normal(size=(N, 10)).astype(dt)
+            y = rng.integers(0, 10, N)
+            rep = 200 if N <= 1000 else (5 if quick else 15)
+            D = np.empty_like(S)
+            t_copy = median_time(lambda: np.copyto(D, S), rep)
+            for name, f, r in [("softmax_cross_entropy", fl.softmax_cross_entropy,
+                                R.softmax_cross_entropy),
+                               ("multiclass_hinge", fl.multiclass_hinge, R.multiclass_hinge)]:
+                for grad in (True, False):
+                    t = median_time(lambda: f(S, y, grad=grad, n_threads=threads), rep)
+                    tr = median_time(lambda: r(S, y, grad=grad), max(3, rep // 5))
+                    op = f"{name} {'fused' if grad else 'fwd'}"
+                    row(op, f"{N}x10", np.dtype(dt).name, threads, t, "numpy", tr,
+                        "copyto" if N > 1000 else None, t_copy if N > 1000 else None)
+
+
+def linear(quick, threads):
+    rng = np.random.default_rng(0)
+    N = 10_000 if quick else 49_000
+    for D in (3073, 155):
+        for dt in (np.float32,) if quick else (np.float32, np.float64):
+            X = rng.normal(size=(N, D)).astype(dt)
+            W = (rng.normal(size=(D, 10)) * 1e-3).astype(dt)
+            y = rng.integers(0, 10, N)
+            v = np.ones(D, dt)
+            rep = 3 if quick else 7
+            t_floor = median_time(lambda: X @ v, rep)
+            for loss in ("softmax", "hinge"):
+                t = median_time(lambda: fl.linear_loss(W, X, y, loss=loss, reg=1e-3,
+                                                       n_threads=threads), rep)
+                tr = median_time(lambda: R.linear_loss(W, X, y, loss=loss, reg=1e-3), 3)
+                row(f"linear_loss {loss}", f"{N}x{D}, C=10", np.dtype(dt).name, threads, t,
+                    "numpy", tr, "X@v", t_floor)
+            try:
+                import torch
+            except ImportError:
+                continue
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+            def torch_run():
+                Wt = torch.from_numpy(W).requires_grad_()
+                out = torch.nn.functional.cross_entropy(Xt @ Wt, yt) + 1e-3 * (Wt * Wt).sum()
+                out.backward()
+            tt = median_time(torch_run, rep)
+            t = median_time(lambda: fl.linear_loss(W, X, y, reg=1e-3, n_threads=threads), rep)
+            row("linear_loss softmax", f"{N}x{D}, C=10", np.dtype(dt).name, threads, t,
+                "torch", tt)
+
+
+def sgd_loop(quick, threads):
+    """The CS231n training loop: 300 iterations, batch 200, W -= lr * dW."""
+    rng = np.random.default_rng(0)
+    N = 10_000 if quick else 49_000
+    X = rng.normal(size=(N, 3073)).astype(np.float32)
+    y = rng.integers(0, 10, N)
+    iters = 50 if quick else 300
+    batches = [rng.choice(N, 200) for _ in range(iters)]
+
+    def ours():
+        W = np.zeros((3073, 10), np.float32)
+        for idx in batches:
+            _, dW = fl.linear_loss(W, X, y, indices=idx, reg=1e-3, n_threads=threads)
+            W -= 1e-7 * dW
+
+    def numpy_loop():
+        W = np.zeros((3073, 10), np.float32)
+        for idx in batches:
+            _, dW = R.softmax_loss_vectorized(W, X[idx], y[idx], 1e-3)
+            W -= 1e-7 * dW
+
+    t = median_time(ours, 3, warmup=1)
+    tr = median_time(numpy_loop, 3, warmup=1)
+    row(f"SGD loop {iters} it, batch 200", f"{N}x3073, C=10", "float32", threads, t, "numpy", tr)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", default="losses,linear,loop")
+    p.add_argument("--threads", type=int, default=None)
+    a = p.parse_args()
+    info = fl.build_info()
+    try:
+        from threadpoolctl import threadpool_info
+        blas = ", ".join(f"{i['internal_api']} {i.get('architecture', '')} x{i['num_threads']}"
+                         for i in threadpool_info())
+    except ImportError:
+        blas = "unknown"
+    nt = a.threads or info["max_threads"]
+    print(f"fastloss {info['version']} ({info['isa_active']}), numpy {np.__version__} "
+          f"(BLAS: {blas}), threads {nt}")
+    print("| operation | shape | dtype | threads | fastloss | baseline | ratio | floor |")
+    only = a.only.split(",")
+    if "losses" in only:
+        losses(a.quick, a.threads)
+    if "linear" in only:
+        linear(a.quick, a.threads)
+    if "loop" in only:
+        sgd_loop(a.quick, a.threads)
+
+
+if __name__ == "__main__":
+    main()

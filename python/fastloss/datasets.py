@@ -1,0 +1,114 @@
+"""Data sets for the classifiers and the command line. Nothing is ever downloaded.
+
+- ``load_digits()``: scikit-learn's built-in 8x8 digits (1,797 images, 10 classes; needs
+  scikit-learn, whose copy ships with it).
+- ``load_cifar10(folder)``: the CIFAR-10 "python version" batches you downloaded yourself
+  (``data_batch_1`` .. ``data_batch_5``, ``test_batch``, as in CS231n's ``data_utils``).
+- ``load_npz(path)``: your own arrays in a NumPy ``.npz`` file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["load_digits", "load_cifar10", "load_cifar10_batch", "load_npz"]
+
+
+def load_digits():
+    """scikit-learn's digits: ``(X, y, images)``, X float64 (1797, 64) with pixel values
+    0..16, y int64 (1797,) in 0..9, images float64 (1797, 8, 8) (row i of X is images[i]
+    flattened)."""
+    from sklearn.datasets import load_digits as _sk
+
+    d = _sk()
+    return (np.asarray(d.data, np.float64), np.asarray(d.target, np.int64),
+            np.asarray(d.images, np.float64))
+
+
+def load_cifar10_batch(path):
+    """One CIFAR-10 python batch: ``(X, y)``, X uint8 (N, 32, 32, 3), y int64 (N,).
+
+    The file is a pickled dict with ``b"data"``: (N, 3072) uint8, each row the red, green
+    and blue 32x32 planes one after the other, and ``b"labels"``: N ints in 0..9.
+    Only open files you trust: this is ``pickle.load``.
+    """
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="bytes")
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: not a CIFAR-10 batch (a pickled dict); got {type(d).__name__}")
+    data = d.get(b"data", d.get("data"))
+    labels = d.get(b"labels", d.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"{path}: a CIFAR-10 batch needs the keys b'data' and b'labels'")
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{path}: b'data' must have shape (N, 3072); got {data.shape}")
+    y = np.asarray(labels, dtype=np.int64)
+    if y.shape != (data.shape[0],):
+        raise ValueError(
+            f"{path}: {y.shape[0]} labels for {data.shape[0]} images"
+        )
+    X = data.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(X), y
+
+
+def load_cifar10(folder, *, dtype=np.uint8):
+    """CIFAR-10 from the folder of its python batches (``cifar-10-batches-py``):
+    ``(X_train, y_train, X_test, y_test)``, X (N, 32, 32, 3) (uint8 by default, or
+    ``dtype`` such as np.float32 with values 0..255), y int64. Reads ``data_batch_1`` ..
+    ``data_batch_5`` (those present, at least one) and ``test_batch``. Never downloads:
+    get the archive from https://www.cs.toronto.edu/~kriz/cifar.html yourself."""
+    folder = Path(os.fspath(folder))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (the CIFAR-10 python batches)")
+    train = [folder / f"data_batch_{i}" for i in range(1, 6)]
+    train = [p for p in train if p.exists()]
+    test = folder / "test_batch"
+    if not train or not test.exists():
+        raise FileNotFoundError(
+            f"{folder} must hold data_batch_1 (.. data_batch_5) and test_batch, the "
+            "CIFAR-10 python version (cifar-10-python.tar.gz, unpacked)"
+        )
+    parts = [load_cifar10_batch(p) for p in train]
+    Xtr = np.concatenate([p[0] for p in parts])
+    ytr = np.concatenate([p[1] for p in parts])
+    Xte, yte = load_cifar10_batch(test)
+    return (Xtr.astype(dtype, copy=False), ytr, Xte.astype(dtype, copy=False), yte)
+
+
+def load_npz(path):
+    """Arrays from a ``.npz`` file, as a dict with the keys found:
+
+    - ``X`` and ``y``: one data set (the caller splits it), or
+    - ``X_train``, ``y_train``, ``X_test``, ``y_test``: a fixed split (and optionally
+      ``X_val``, ``y_val``).
+
+    X may be (N, D) features or (N, H, W) / (N, H, W, 3) images. Object arrays are refused
+    (``allow_pickle=False``)."""
+    with np.load(os.fspath(path), allow_pickle=False) as z:
+        keys = set(z.files)
+        if {"X", "y"} <= keys:
+            names = ["X", "y"]
+        elif {"X_train", "y_train", "X_test", "y_test"} <= keys:
+            names = ["X_train", "y_train", "X_test", "y_test"]
+            if {"X_val", "y_val"} <= keys:
+                names += ["X_val", "y_val"]
+        else:
+            raise ValueError(
+                f"{path}: expected the arrays X and y, or X_train, y_train, X_test, y_test; "
+                f"found {sorted(keys)}"
+            )
+        out = {k: z[k] for k in names}
+    for k in names:
+        if k.startswith("y") and out[k].ndim != 1:
+            raise ValueError(f"{path}: {k} must be 1-D; got shape {out[k].shape}")
+    for xk, yk in zip(names[0::2], names[1::2]):
+        if out[xk].shape[0] != out[yk].shape[0]:
+            raise ValueError(
+                f"{path}: {xk} has {out[xk].shape[0]} rows but {yk} has {out[yk].shape[0]}"
+            )
+    return out

@@ -1,0 +1,93 @@
+"""The command line, run in-process: train (digits, npz, CIFAR batches), bench --quick,
+gradcheck, config."""
+
+import pickle
+import re
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+from fastloss import cli  # noqa: E402
+
+
+def _png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def _acc(out, model):
+    m = re.search(rf"{model}: train ([\d.]+)\s+validation ([\d.]+)\s+test ([\d.]+)", out)
+    assert m, out
+    return [float(g) for g in m.groups()]
+
+
+def test_train_default_accuracy(tmp_path, capsys):
+    assert cli.main(["train", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert _acc(out, "Softmax")[2] >= 0.96
+    assert _acc(out, "LinearSVM")[2] >= 0.95
+    assert _png_size(tmp_path / "loss_curves.png") == (1000, 360)
+    for name in ("softmax", "svm"):
+        w, h = _png_size(tmp_path / f"templates_{name}.png")
+        assert w == 1300 and h == 170
+
+
+def test_train_one_model_search_features(tmp_path, capsys):
+    args = ["train", "--model", "svm", "--iters", "30", "--out", str(tmp_path), "--quiet"]
+    assert cli.main(args + ["--search"]) == 0
+    out = capsys.readouterr().out
+    assert "validation accuracy" in out and "best: lr=" in out
+    assert "Softmax" not in out and (tmp_path / "templates_svm.png").exists()
+    assert cli.main(args + ["--features", "hog+hist", "--model", "softmax"]) == 0
+    out = capsys.readouterr().out
+    assert _acc(out, "Softmax")[2] > 0.5
+
+
+def test_train_npz_and_cifar(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 5))
+    y = (X[:, 0] > 0).astype(int)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    assert cli.main(["train", "--data", str(tmp_path / "d.npz"), "--iters", "50",
+                     "--out", str(tmp_path / "o1"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert _acc(out, "Softmax")[2] > 0.8
+    assert not (tmp_path / "o1" / "templates_softmax.png").exists()
+
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    for name, n in [(f"data_batch_{i}", 40) for i in range(1, 6)] + [("test_batch", 40)]:
+        imgs = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": imgs, b"labels": list(np.arange(n) % 10)}, f)
+    assert cli.main(["train", "--data", f"cifar10:{folder}", "--iters", "5",
+                     "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+    w, h = _png_size(tmp_path / "o2" / "templates_softmax.png")
+    assert (w, h) == (1300, 170)
+    out = capsys.readouterr().out
+    assert "CIFAR-10" in out
+
+
+def test_bench_quick(capsys):
+    assert cli.main(["bench", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for op in ("softmax_cross_entropy", "multiclass_hinge", "linear_loss", "SGD step",
+               "hog_batch"):
+        assert op in out
+
+
+def test_gradcheck(capsys):
+    assert cli.main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    errs = [float(x) for x in re.findall(r"(\d\.\d\de[-+]\d\d)\s*$", out, re.M)]
+    assert len(errs) >= 20 and max(errs) < 1e-7
+
+
+def test_config(capsys):
+    assert cli.main(["config"]) == 0
+    assert "fastloss" in capsys.readouterr().out

@@ -1,0 +1,195 @@
+"""linear_loss against the NumPy reference for every option, with and without indices,
+bias and weights; the CS231n drop-ins; numerical gradients; thread-count determinism."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from helpers import assert_close
+
+import fastloss as fl
+import fastloss.reference as R
+
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def _ref(W, X, y, **kw):
+    kw = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
+          for k, v in kw.items()}
+    yy = y.astype(np.float64) if y.ndim == 2 else y
+    return R.linear_loss(W.astype(np.float64), X.astype(np.float64), yy, **kw)
+
+
+@st.composite
+def linear_cases(draw):
+    N = draw(st.sampled_from([1, 2, 7, 16, 33, 130, 300]) | st.integers(1, 600))
+    D = draw(st.sampled_from([1, 3, 8, 17, 155, 1000, 4000]) | st.integers(1, 300))
+    C = draw(st.sampled_from([1, 2, 3, 10, 16, 17, 40]) | st.integers(1, 1000))
+    while N * D > 300_000:
+        N = max(1, N // 2)
+        if N * D > 300_000:
+            D = max(1, D // 2)
+    while D * C > 200_000:
+        C = max(1, C // 2)
+    return N, D, C, draw(st.sampled_from([np.float64, np.float32])), draw(st.integers(0, 2**31))
+
+
+@given(linear_cases(),
+       st.sampled_from(["softmax", "hinge", "crammer_singer", "hinge2"]),
+       st.sampled_from(["l2", "l1", "elasticnet"]),
+       st.booleans(), st.booleans(), st.booleans(), st.booleans(),
+       st.sampled_from(["mean", "sum"]))
+def test_linear_loss_matches_reference(case, kind, penalty, use_b, use_idx, use_sw, use_cw, red):
+    N, D, C, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, D)).astype(dtype)
+    W = (rng.normal(size=(D, C)) * 0.05).astype(dtype)
+    y = rng.integers(0, C, N)
+    kw = dict(reg=0.3, penalty=penalty, l1_ratio=0.3, reduction=red)
+    if kind == "softmax":
+        kw.update(loss="softmax", label_smoothing=0.1)
+    else:
+        kw.update(loss="hinge", variant="crammer_singer" if kind == "crammer_singer" else
+                  "weston_watkins", squared=kind == "hinge2", margin=0.7)
+    if use_b:
+        kw["b"] = rng.normal(size=C).astype(dtype)
+    if use_idx:
+        kw["indices"] = rng.integers(0, N, max(1, N // 2 + 3))
+    if use_sw:
+        kw["sample_weight"] = (rng.random(N) + 0.1).astype(dtype)
+    if use_cw:
+        kw["class_weight"] = (rng.random(C) + 0.1).astype(dtype)
+    out = fl.linear_loss(W, X, y, **kw)
+    ref = _ref(W, X, y, **kw)
+    assert len(out) == (3 if use_b else 2)
+    assert out[1].dtype == dtype and out[1].shape == (D, C)
+    rt = RTOL[dtype]
+    assert_close(out[0], ref[0], rt, "loss")
+    # entries of dW are sums over rows of x * dS: compare against the scale of those terms
+    M = len(kw.get("indices", range(N)))
+    scale = np.abs(X).max() * (1.0 if red == "mean" else M) * 4 + np.abs(ref[1]).max()
+    assert_close(out[1], ref[1], rt, "dW", scale=scale)
+    if use_b:
+        assert_close(out[2], ref[2], rt, "db", scale=1.0 if red == "mean" else M)
+    assert_close(fl.linear_loss(W, X, y, grad=False, **kw), ref[0], rt, "fwd")
+
+
+def test_soft_targets():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 30))
+    W = rng.normal(size=(30, 7)) * 0.1
+    Q = R.softmax(rng.normal(size=(50, 7)))
+    out = fl.linear_loss(W, X, Q, label_smoothing=0.2, class_weight=rng.random(7))
+    ref = R.linear_loss(W, X, Q, label_smoothing=0.2, class_weight=out[1][0] * 0 + 1)
+    assert np.isfinite(out[0])
+    out2 = fl.linear_loss(W, X, Q)
+    ref2 = R.linear_loss(W, X, Q)
+    assert_close(out2[0], ref2[0], 1e-12)
+    assert_close(out2[1], ref2[1], 1e-12)
+    del ref
+
+
+@pytest.mark.parametrize("name", ["svm_loss_naive", "svm_loss_vectorized", "softmax_loss_naive",
+                                  "softmax_loss_vectorized"])
+def test_cs231n_dropins_equal_assignment_code(name):
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(3073, 10)) * 1e-4
+    X = rng.normal(size=(120, 3073)) * 50
+    X[:, -1] = 1.0  # the bias trick
+    y = rng.integers(0, 10, 120)
+    loss, dW = getattr(fl, name)(W, X, y, 5e-4)
+    rl, rdW = getattr(R, name)(W, X, y, 5e-4)
+    assert loss == pytest.approx(rl, rel=1e-12)
+    assert_close(dW, rdW, 1e-11)
+
+
+def test_numerical_gradient():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 6))
+    W = rng.normal(size=(6, 4)) * 0.5
+    b = rng.normal(size=4)
+    y = rng.integers(0, 4, 12)
+    for kw in [dict(loss="softmax", reg=0.2, penalty="l2"),
+               dict(loss="softmax", reg=0.2, penalty="elasticnet", label_smoothing=0.1),
+               dict(loss="hinge", reg=0.1, squared=True)]:
+        loss, dW, db = fl.linear_loss(W, X, y, b=b, **kw)
+        n = fl.numerical_gradient(lambda w: float(fl.linear_loss(w, X, y, b=b, grad=False, **kw)),
+                                  W.copy(), h=1e-6)
+        np.testing.assert_allclose(dW, n, rtol=1e-5, atol=1e-7)
+        nb = fl.numerical_gradient(lambda bb: float(fl.linear_loss(W, X, y, b=bb, grad=False, **kw)),
+                                   b.copy(), h=1e-6)
+        np.testing.assert_allclose(db, nb, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [3, 10, 40])
+def test_threads_give_identical_bits(dtype, C):
+    rng = np.random.default_rng(C)
+    X = rng.normal(size=(3000, 200)).astype(dtype)
+    W = (rng.normal(size=(200, C)) * 0.01).astype(dtype)
+    b = rng.normal(size=C).astype(dtype)
+    y = rng.integers(0, C, 3000)
+    idx = rng.integers(0, 3000, 1000)
+    for kw in [dict(loss="softmax"), dict(loss="hinge", indices=idx, b=b, reg=0.1)]:
+        outs = [fl.linear_loss(W, X, y, n_threads=t, **kw) for t in (1, 2, 4)]
+        for o in outs[1:]:
+            for a, r in zip(o, outs[0]):
+                assert np.asarray(a).tobytes() == np.asarray(r).tobytes()
+
+
+def test_indices_are_a_copy_free_minibatch():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(500, 40))
+    W = rng.normal(size=(40, 10)) * 0.01
+    y = rng.integers(0, 10, 500)
+    idx = rng.choice(500, 200, replace=True)
+    a = fl.linear_loss(W, X, y, indices=idx, loss="hinge")
+    b = fl.linear_loss(W, X[idx], y[idx], loss="hinge")
+    assert_close(a[0], b[0], 1e-12)
+    assert_close(a[1], b[1], 1e-12)
+    neg = fl.linear_loss(W, X, y, indices=idx - 500, loss="hinge")  # NumPy's negative indices
+    assert_close(neg[1], a[1], 0)
+
+
+def test_errors():
+    X = np.zeros((5, 3))
+    W = np.zeros((3, 4))
+    y = np.array([0, 1, 2, 3, 0])
+    with pytest.raises(ValueError, match=r"X has shape \(5, 3\) and W has shape \(4, 4\)"):
+        fl.linear_loss(np.zeros((4, 4)), X, y)
+    with pytest.raises(ValueError, match=r"indices\[1\] = 5 is out of range"):
+        fl.linear_loss(W, X, y, indices=[0, 5])
+    with pytest.raises(TypeError, match="indices must hold integers"):
+        fl.linear_loss(W, X, y, indices=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"y\[2\] = 4 is not a valid class label"):
+        fl.linear_loss(W, X, np.array([0, 1, 4, 0, 0]))
+    with pytest.raises(ValueError, match=r"y\[3\] = -1"):
+        fl.linear_loss(W, X, np.array([0, 1, 2, -1, 9]), indices=[0, 3, 4])
+    with pytest.raises(ValueError, match="reg must be a finite number >= 0"):
+        fl.linear_loss(W, X, y, reg=-1.0)
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        fl.linear_loss(W, X, y, penalty="l3")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        fl.linear_loss(W, X, y, loss="logistic")
+    with pytest.raises(ValueError, match="reduction='mean' or 'sum'"):
+        fl.linear_loss(W, X, y, reduction="none")
+    with pytest.raises(ValueError, match=r"b must have shape \(4,\)"):
+        fl.linear_loss(W, X, y, b=np.zeros(3))
+    with pytest.raises(ValueError, match="empty batch"):
+        fl.linear_loss(W, X, y, indices=np.zeros(0, int))
+    with pytest.raises(ValueError, match="label_smoothing applies to loss='softmax' only"):
+        fl.linear_loss(W, X, y, loss="hinge", label_smoothing=0.1)
+
+
+def test_inputs_not_modified_and_fortran_X():
+    rng = np.random.default_rng(9)
+    X = np.asfortranarray(rng.normal(size=(64, 20)))
+    W = rng.normal(size=(20, 5))
+    y = rng.integers(0, 5, 64)
+    Xc, Wc, yc = X.copy(), W.copy(), y.copy()
+    out = fl.linear_loss(W, X, y, reg=0.1)
+    ref = R.linear_loss(W, X, y, reg=0.1)
+    assert_close(out[1], ref[1], 1e-12)
+    np.testing.assert_array_equal(X, Xc)
+    np.testing.assert_array_equal(W, Wc)
+    np.testing.assert_array_equal(y, yc)
