@@ -50,11 +50,14 @@ def score_loss(
     grad_out: _Array | None,
     loss_out: _Array | None,
     n_threads: int,
+    grad_scale: float,
     /,
 ) -> float:
     """Score-level loss: loss 0 = Weston-Watkins hinge, 1 = Crammer-Singer hinge,
     2 = softmax cross-entropy; reduction 0 = none (into loss_out), 1 = sum, 2 = mean.
-    Writes the gradient into grad_out when given; returns the reduced loss."""
+    Writes the gradient into grad_out when given (grad_out may be scores itself), each
+    row scaled by grad_scale when > 0, else by the reduction's factor; returns the
+    reduced loss."""
 
 def softmax_rows(scores: _Array, out: _Array, log: bool, n_threads: int, /) -> None:
     """Row-wise softmax (log=False) or log-softmax (log=True) of 2-D scores into out."""
