@@ -27,3 +27,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # The contract's tolerances: relative 1e-12 in float64, 1e-5 in float32.
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+
+
+def pytest_report_header(config):
+    """Which fastloss is under test: its folder and the SIMD level in use (CI logs)."""
+    import fastloss
+
+    i = fastloss.build_info()
+    forced = f", FASTLOSS_CPU={i['fastloss_cpu_env']}" if i["fastloss_cpu_env"] else ""
+    note = f" ({i['isa_note']})" if i["isa_note"] else ""
+    return [
+        f"fastloss {i['version']} from {os.path.dirname(fastloss.__file__)}",
+        f"fastloss SIMD: {i['isa_active']} in use{forced}{note}; best here {i['isa_best']}; "
+        f"compiled {' '.join(i['isa_compiled'])}; {i['max_threads']} threads",
+    ]

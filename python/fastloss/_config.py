@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
 from . import _core
 
 
-def build_info():
+def build_info() -> dict[str, Any]:
     """A dict describing the build and the run time choices (SIMD level, threads)."""
-    info = dict(_core.build_info())
+    info: dict[str, Any] = dict(_core.build_info())
     info["isa_compiled"] = info["isa_compiled"].split()
     info["python"] = sys.version.split()[0]
     info["numpy"] = np.__version__
@@ -21,15 +22,23 @@ def build_info():
     return info
 
 
-def show_config():
+def _forced(i: dict[str, Any]) -> str:
+    env = i["fastloss_cpu_env"]
+    if not env:
+        return ""
+    if i["isa_note"]:  # not honoured: the note says why
+        return f"  (FASTLOSS_CPU={env} ignored)"
+    return f"  (forced by FASTLOSS_CPU={env})"
+
+
+def show_config() -> None:
     """Print the version, compiler and flags, SIMD level in use, and threading."""
     i = build_info()
     lines = [
         f"fastloss {i['version']}",
         f"  compiler      : {i['compiler']}",
         f"  flags         : {i['cxx_flags'].strip() or '(default)'}",
-        f"  SIMD in use   : {i['isa_active']}"
-        + (f"  (forced by FASTLOSS_CPU={i['fastloss_cpu_env']})" if i["fastloss_cpu_env"] else ""),
+        f"  SIMD in use   : {i['isa_active']}" + _forced(i),
         f"  SIMD compiled : {', '.join(i['isa_compiled'])}",
         f"  SIMD best here: {i['isa_best']}",
         f"  threads       : {'OpenMP' if i['openmp'] else 'none (single thread)'}, "
