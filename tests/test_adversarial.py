@@ -1,0 +1,788 @@
+"""Adversarial inputs for every public function (issue 8).
+
+Hypothesis draws arrays with NaN and +-inf anywhere, +-1e30, subnormals and the dtype's
+extremes; every integer label dtype (signed, unsigned, byte-swapped); labels at the edges
+of and outside [0, C); N = 0 and 1, C = 0, 1, 2 and very large; C-order, Fortran-order,
+strided, negative-stride, read-only, misaligned and zero-stride (np.broadcast_to) arrays
+and lists; zero, subnormal, huge, NaN and infinite weights; float16, integer, float32 and
+float64 operands mixed. Every call either gives the reference's answer (fastloss.reference
+or the feature oracles, computed in float64) or raises a ValueError/TypeError whose message
+names the argument, and it never modifies an input. A hang is turned into a failure by
+the watchdog fixture.
+
+The size of a run is the hypothesis profile's (tests/conftest.py): "ci" in CI, "fuzz" for the
+bounded-time fuzz run of .ci/fuzz.sh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import functools
+import math
+import warnings
+
+import numpy as np
+import pytest
+from adversarial import (
+    FLOAT_CODES,
+    INT_CODES,
+    LAYOUTS,
+    Snapshot,
+    api_float,
+    assert_matches,
+    is_f32_operand,
+    is_float_code,
+    pow2_normalised,
+    present,
+    row_max_abs,
+    special_values,
+)
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+import fastloss as fl
+import fastloss.features as F
+import fastloss.reference as R
+
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
+WATCHDOG_S = 900  # a call that hangs fails the run instead of blocking it
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+# ---------------------------------------------------------------- value generators
+
+
+def fill_values(rng, shape, dtype, density, scale=3.0):
+    """Normal values, with a fraction ``density`` replaced by special values."""
+    v = rng.normal(scale=scale, size=shape)
+    if density > 0 and v.size:
+        sp = special_values(dtype).astype(np.float64)
+        mask = rng.random(shape) < density
+        v[mask] = rng.choice(sp, size=int(mask.sum()))
+    return v
+
+
+def float_operand(rng, shape, code, layout, density, nonneg=False, scale=3.0):
+    """An operand of dtype ``code`` (integer codes get small integers, no specials)."""
+    if code != "list" and np.dtype(code).kind in "iu":
+        lo = 0 if (nonneg or np.dtype(code).kind == "u") else -100
+        return present(rng.integers(lo, 100, shape), code, layout)
+    dt = np.float32 if code in ("f4", ">f4") else np.float64
+    v = fill_values(rng, shape, dt, density, scale)
+    if nonneg:
+        v = np.abs(v)
+    return present(v, code, layout)
+
+
+densities = st.sampled_from([0.0, 0.0, 0.02, 0.2, 1.0])
+float_codes = st.sampled_from(FLOAT_CODES + ["f8", "f4", "f8", "f4"])
+layouts = st.sampled_from(LAYOUTS + ["c", "c"])
+
+
+def sizes_n():
+    return st.sampled_from([0, 1, 1, 2, 3, 5, 8, 9, 17, 64, 300]) | st.just(3000)
+
+
+def sizes_c():
+    return st.sampled_from([1, 1, 2, 2, 3, 4, 5, 8, 15, 16, 17, 33, 100]) | st.sampled_from(
+        [0, 5000, 40000]
+    )
+
+
+@st.composite
+def int_labels(draw, rng, N, C):
+    """(labels as given, their int values, first bad position or None)."""
+    code = draw(st.sampled_from(INT_CODES + ["list", "<i8", "<i8"]))
+    layout = draw(st.sampled_from(["c", "strided", "negative", "readonly", "unaligned",
+                                   "broadcast_row", "c", "c"]))  # fmt: skip
+    info = np.iinfo(np.int64 if code == "list" else np.dtype(code))
+    hi = min(C, int(info.max) + 1)
+    vals = rng.integers(0, max(hi, 1), N) if N else np.zeros(0, np.int64)
+    if N and hi > 0:  # the edges
+        vals[rng.integers(0, N)] = hi - 1
+        vals[rng.integers(0, N)] = 0
+    if hi <= 0:  # C == 0: no label is valid
+        vals[:] = 0
+    bad = draw(st.sampled_from([False, False, False, True]))
+    if bad and N:
+        cands = [v for v in (-1, C, C + 1, 2**31, 2**32, -(2**31), int(info.max), int(info.min))
+                 if int(info.min) <= v <= int(info.max) and not 0 <= v < C]  # fmt: skip
+        if cands:
+            vals = vals.astype(object)
+            vals[rng.integers(0, N)] = cands[draw(st.integers(0, len(cands) - 1))]
+    if layout == "broadcast_row" and N:
+        vals = np.full(N, vals[0], dtype=object)
+    ints = np.array([int(v) for v in vals], dtype=object)
+    if code == "list":
+        y = [int(v) for v in ints]
+    else:
+        y = present(np.array(ints, dtype=np.dtype(code)), code,
+                    "c" if layout == "broadcast_row" else layout)  # fmt: skip
+        if layout == "broadcast_row" and N:
+            y = np.broadcast_to(y[:1], (N,))
+    badpos = [i for i, v in enumerate(ints) if not 0 <= v < C]
+    return y, ints, (badpos[0] if badpos else None)
+
+
+@st.composite
+def weight_operand(draw, rng, n, what):
+    """None, or n non-negative weights with zeros, subnormals, huge values, NaN, inf."""
+    if not draw(st.booleans()):
+        return None
+    code = draw(st.sampled_from(["f8", "f4", ">f8", "list", "i4", "f2", "f8", "f4"]))
+    layout = draw(st.sampled_from(["c", "negative", "readonly", "unaligned", "broadcast_row",
+                                   "strided", "c"]))  # fmt: skip
+    kinds = ["plain", "zeros", "subnormal", "huge", "mixed", "nonfinite"]
+    if code in ("i4", "f2"):  # (no subnormal, huge or non-finite integers)
+        kinds = ["plain", "zeros"]
+    kind = draw(st.sampled_from(kinds))
+    w = rng.random(n) + 0.1
+    if kind == "zeros":
+        w[rng.random(n) < 0.5] = 0.0
+    elif kind == "subnormal":
+        w = w * (1e-320 if code in ("f8", ">f8", "list") else 1e-44)
+    elif kind == "huge":
+        w = w * (1e300 if code in ("f8", ">f8", "list") else 1e30)
+    elif kind == "mixed" and n:
+        w[rng.integers(0, n)] = 0.0
+        w[rng.integers(0, n)] = 1e30
+        w[rng.integers(0, n)] = -0.0  # not negative
+    elif kind == "nonfinite" and n:
+        w[rng.integers(0, n)] = draw(st.sampled_from([np.nan, np.inf]))
+    if code in ("i4",):
+        w = np.round(w * 3)
+    return present(w, code, layout)
+
+
+# ---------------------------------------------------------------- score-level losses
+
+
+@st.composite
+def loss_cases(draw, fn_name):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    N, C = draw(sizes_n()), draw(sizes_c())
+    if N * max(C, 1) > 60_000:
+        N = max(1, 60_000 // C) if C else N
+    code, layout, density = draw(float_codes), draw(layouts), draw(densities)
+    if N == 0 and code == "list":
+        code = "f8"  # [] has no C
+    scores = float_operand(rng, (N, C), code, layout, density)
+    case = {"fn": fn_name, "N": N, "C": C, "scores": scores, "kw": {}}
+    kw = case["kw"]
+    soft = fn_name == "softmax_cross_entropy" and draw(st.integers(0, 3)) == 0
+    if soft:
+        qcode, qlayout = draw(float_codes), draw(layouts)
+        if N == 0 and qcode == "list":
+            qcode = "f8"  # [] would be labels
+        p = R.softmax(rng.normal(size=(N, C))) if C else np.zeros((N, 0))
+        qdens = draw(st.sampled_from([0.0, 0.0, 0.1]))
+        if qdens:  # zeros, subnormals, NaN, inf, huge and big-but-valid entries
+            sp = np.abs(special_values(np.float32)).astype(np.float64)
+            mask = rng.random(p.shape) < qdens
+            p[mask] = rng.choice(sp, size=int(mask.sum()))
+        case["y"] = present(p, qcode, qlayout)
+        case["ints"], case["badpos"] = None, None
+    else:
+        case["y"], case["ints"], case["badpos"] = draw(int_labels(rng, N, C))
+    if fn_name in ("multiclass_hinge", "softmax_cross_entropy"):
+        kw["reduction"] = draw(st.sampled_from(["mean", "sum", "none"]))
+        kw["grad"] = draw(st.booleans() | st.just(True))
+        sw = draw(weight_operand(rng, N, "sample"))
+        cw = draw(weight_operand(rng, C, "class"))
+        if sw is not None:
+            kw["sample_weight"] = sw
+        if cw is not None:
+            kw["class_weight"] = cw
+        kw["n_threads"] = draw(st.sampled_from([None, None, 1, 2, 3, -1, 64, 10**6, 2**40]))
+    if fn_name == "multiclass_hinge":
+        kw["variant"] = draw(st.sampled_from(["weston_watkins", "crammer_singer"]))
+        kw["squared"] = draw(st.booleans())
+        kw["margin"] = draw(st.sampled_from([1.0, 1.0, 0.0, -1.0, 2.5, 1e-310, 1e30, np.float32(1)]))
+    if fn_name == "softmax_cross_entropy":
+        kw["label_smoothing"] = draw(st.sampled_from([0.0, 0.0, 0.1, 1.0, 5e-324, np.float32(0.25)]))
+    case["error"] = draw(st.sampled_from([None] * 6 + BAD_KINDS.get(fn_name, [])))
+    note(describe(case, seed, code, layout, density))
+    return case
+
+
+def describe(case, seed, code, layout, density):
+    y = case["y"]
+    ydesc = (f"{y.dtype.str} {y.shape} strides {y.strides}" if isinstance(y, np.ndarray)
+             else f"list[{len(y)}]")  # fmt: skip
+    kw = {k: (f"{v.dtype.str}{v.shape}" if isinstance(v, np.ndarray) else
+              (f"list[{len(v)}]" if isinstance(v, list) else v)) for k, v in case["kw"].items()}  # fmt: skip
+    return (f"{case['fn']} seed={seed} N={case['N']} C={case['C']} scores {code} {layout} "
+            f"density={density}; y {ydesc} badpos={case['badpos']}; kw={kw}; "
+            f"error={case['error']}")  # fmt: skip
+
+
+# Injected errors: (kind) -> how to apply it and what the message must say.
+BAD_KINDS = {
+    "multiclass_hinge": ["y_len", "sw_neg", "cw_neg", "sw_len", "y_float", "y_bool",
+                         "scores_complex", "scores_1d", "reduction", "margin", "n_threads0",
+                         "n_threads_type", "variant", "squared"],
+    "softmax_cross_entropy": ["y_len", "sw_neg", "cw_neg", "cw_len", "y_float_2d", "y_bool",
+                              "scores_bool", "scores_3d", "reduction", "smoothing",
+                              "n_threads_neg", "grad"],
+    "svm_loss": ["y_len", "y_float", "scores_str"],
+    "softmax_loss": ["y_len", "y_bool", "scores_object"],
+}  # fmt: skip
+
+
+def inject(case):
+    """Apply case["error"]; return (exception type, regex its message must match)."""
+    kind, kw, N, C = case["error"], case["kw"], case["N"], case["C"]
+    if kind == "y_len":
+        case["y"] = list(range(min(C, 1))) * (N + 1) if C else [0] * (N + 1)
+        return ValueError, rf"y has shape \({N + 1},\) but scores has shape \({N}, {C}\)"
+    if kind == "sw_neg":
+        w = np.ones(max(N, 1))
+        w[-1] = -0.5
+        kw["sample_weight"] = w
+        if N == 0:
+            return ValueError, r"sample_weight must have shape \(0,\).*got \(1,\)"
+        return ValueError, rf"sample_weight\[{N - 1}\] = -0.5 is negative"
+    if kind == "cw_neg":
+        w = np.ones(max(C, 1))
+        w[0] = -2.0
+        kw["class_weight"] = w
+        if C == 0:
+            return ValueError, r"class_weight must have shape \(0,\).*got \(1,\)"
+        return ValueError, r"class_weight\[0\] = -2.0 is negative"
+    if kind == "sw_len":
+        kw["sample_weight"] = np.ones(N + 2)
+        return ValueError, rf"sample_weight must have shape \({N},\).*got \({N + 2},\)"
+    if kind == "cw_len":
+        kw["class_weight"] = [1.0] * (C + 1)
+        return ValueError, rf"class_weight must have shape \({C},\).*got \({C + 1},\)"
+    if kind == "y_float":
+        case["y"] = np.zeros(N, np.float32)
+        return TypeError, r"y must hold integer class labels; got dtype float32"
+    if kind == "y_float_2d":  # soft targets of the wrong shape
+        case["y"] = np.zeros((N, C + 1))
+        return ValueError, rf"soft targets y have shape \({N}, {C + 1}\).*\({N}, {C}\)"
+    if kind == "y_bool":
+        case["y"] = np.zeros(N, bool)
+        return TypeError, r"y must hold integer class labels; got dtype bool"
+    if kind == "scores_complex":
+        case["scores"] = np.zeros((N, C), np.complex64)
+        return TypeError, r"scores must hold real numbers.*got dtype complex64"
+    if kind == "scores_bool":
+        case["scores"] = np.zeros((N, C), bool)
+        return TypeError, r"scores must hold real numbers.*got dtype bool"
+    if kind == "scores_str":
+        case["scores"] = np.full((N, C), "x")
+        return TypeError, r"scores must hold real numbers.*got dtype <U1"
+    if kind == "scores_object":
+        case["scores"] = np.full((N, C), None)
+        return TypeError, r"scores must hold real numbers.*got dtype object"
+    if kind == "scores_1d":
+        case["scores"] = np.zeros(N)
+        return ValueError, rf"scores must be a 2-D \(N, C\) array; got shape \({N},\)"
+    if kind == "scores_3d":
+        case["scores"] = np.zeros((N, C, 1))
+        return ValueError, rf"scores must be a 2-D \(N, C\) array; got shape \({N}, {C}, 1\)"
+    if kind == "reduction":
+        kw["reduction"] = "average"
+        return ValueError, r"reduction must be one of 'mean', 'sum', 'none'; got 'average'"
+    if kind == "margin":
+        kw["margin"] = float("nan")
+        return ValueError, r"margin must be a finite number; got nan"
+    if kind == "smoothing":
+        kw["label_smoothing"] = 1.5
+        return ValueError, r"label_smoothing must be a finite number in \[0.0, 1.0\]; got 1.5"
+    if kind == "n_threads0":
+        kw["n_threads"] = 0
+        return ValueError, r"n_threads must be a positive int.*got 0"
+    if kind == "n_threads_neg":
+        kw["n_threads"] = -3
+        return ValueError, r"n_threads must be a positive int.*got -3"
+    if kind == "n_threads_type":
+        kw["n_threads"] = 2.0
+        return TypeError, r"n_threads must be an int or None; got 2.0 \(float\)"
+    if kind == "variant":
+        kw["variant"] = "one_vs_rest"
+        return ValueError, r"variant must be one of .*got 'one_vs_rest'"
+    if kind == "squared":
+        kw["squared"] = "yes"
+        return TypeError, r"squared must be True or False; got 'yes'"
+    if kind == "grad":
+        kw["grad"] = 1
+        return TypeError, r"grad must be True or False; got 1"
+    raise AssertionError(kind)
+
+
+def expected_label_error(case):
+    i = case["badpos"]
+    return ValueError, rf"y\[{i}\] = {case['ints'][i]} is not a valid class label"
+
+
+def loss_oracle(case, S64):
+    """The reference's (loss, gradient) in float64, and per-row tolerance floors."""
+    fn, kw, N, C = case["fn"], dict(case["kw"]), case["N"], case["C"]
+    red = kw.pop("reduction", "mean")
+    kw.pop("grad", None)
+    kw.pop("n_threads", None)
+    y = case["y"]
+    soft = case["ints"] is None
+    yv = api_float(y).astype(np.float64) if soft else np.array(case["ints"], np.int64)
+    if N == 0:  # (NumPy's max has no identity for the reference's (0, 0) arrays)
+        zero = np.zeros(0) if red == "none" else 0.0
+        return zero, np.zeros((0, C)), 0.0, np.zeros(0), np.zeros(0)
+    sw = kw.pop("sample_weight", None)
+    cw = kw.pop("class_weight", None)
+    sw = None if sw is None else np.asarray(sw, np.float64)
+    cw = None if cw is None else np.asarray(cw, np.float64)
+    if red == "mean":  # exact, and keeps the reference's sums in range
+        sw = pow2_normalised(sw)
+        if not soft:
+            cw = pow2_normalised(cw)
+    margin = float(kw.get("margin", 1.0))
+    squared = bool(kw.get("squared", False))
+    ref = {"multiclass_hinge": R.multiclass_hinge, "svm_loss": R.multiclass_hinge,
+           "softmax_cross_entropy": R.softmax_cross_entropy,
+           "softmax_loss": R.softmax_cross_entropy}[fn]  # fmt: skip
+    with quiet():
+        loss, grad = ref(S64, yv, sample_weight=sw, class_weight=cw, reduction=red, grad=True,
+                         **kw)  # fmt: skip
+        # tolerance floors: the size of the terms each row's loss and gradient are made of
+        Rr = row_max_abs(S64)
+        w = np.ones(N) if sw is None else np.abs(sw)
+        cwmax = 1.0 if cw is None or C == 0 else float(np.nanmax(np.abs(cw)))
+        if fn in ("multiclass_hinge", "svm_loss"):
+            K = np.ones(N) if cw is None else np.abs(cw[yv]) if N else np.ones(0)
+            p = 2 if squared else 1
+        else:
+            K = np.full(N, cwmax)
+            if soft and N:
+                K = K * np.maximum(1.0, row_max_abs(yv)) * (1 + C)
+            p = 1
+        base = 1.0 + 2 * Rr + abs(margin) + math.log(C + 1)
+        term = K * (C + 1) * base**p
+        denom = 1.0
+        if red == "mean":
+            denom = float((w * (1.0 if cw is None or soft else np.abs(cw[yv]))).sum()) if N else 1.0
+        loss_floor = w * term
+        grad_floor = w * K * (C + 1) * base ** (p - 1) / (denom if red == "mean" else 1.0)
+        if red == "mean":
+            tot_floor = loss_floor.sum() / denom if N else 0.0
+        elif red == "sum":
+            tot_floor = loss_floor.sum()
+        else:
+            tot_floor = loss_floor
+    return loss, grad, tot_floor, grad_floor, term
+
+
+def hinge_near_tie_rows(S64, ints, margin):
+    """Rows with a margin s_j - s_y + margin so close to 0 that float32 rounding may flip
+    which side of the hinge it is on (their float32 gradient may differ by one step)."""
+    N, C = S64.shape
+    if N == 0 or C == 0:
+        return np.zeros(N, bool)
+    with np.errstate(all="ignore"):
+        y = np.asarray(ints, np.int64)
+        sy = S64[np.arange(N), y][:, None]
+        m = S64 - sy + margin
+        scale = 1.0 + np.abs(S64) + np.abs(sy) + abs(margin)
+        near = np.abs(m) <= 1e-5 * scale
+        near[np.arange(N), y] = False
+        # Crammer-Singer: the max over j != y, ties decided in float32
+        return near.any(axis=1)
+
+
+def run_loss_case(case):
+    fn = getattr(fl, case["fn"])
+    expect = inject(case) if case["error"] else None
+    if expect is None and case["badpos"] is not None:
+        expect = expected_label_error(case)
+    if expect is None and case["kw"].get("reduction", "mean") == "mean" and case["N"] == 0:
+        expect = ValueError, r"reduction='mean' of an empty batch \(N == 0\)"
+    if case["fn"] in ("svm_loss", "softmax_loss") and expect is None and case["N"] == 0:
+        expect = ValueError, r"N == 0"
+    args = (case["scores"], case["y"])
+    snap = Snapshot(*args, *case["kw"].values())
+    if expect is not None:
+        exc, msg = expect
+        with pytest.raises(exc, match=msg):
+            fn(*args, **case["kw"])
+        snap.check()
+        return
+    out = fn(*args, **case["kw"])
+    snap.check()
+    kw = case["kw"]
+    grad = kw.get("grad", True)
+    loss, g = out if grad else (out, None)
+    # dtype: float32 only when every floating operand is float32
+    ops = [case["scores"]] + [kw[k] for k in ("sample_weight", "class_weight") if k in kw]
+    if case["ints"] is None:
+        ops.append(case["y"])
+    dt = np.dtype(np.float32 if all(is_f32_operand(o) for o in ops) else np.float64)
+    N, C = case["N"], case["C"]
+    red = kw.get("reduction", "mean")
+    assert np.asarray(loss).dtype == dt
+    assert np.shape(loss) == ((N,) if red == "none" else ())
+    if grad:
+        assert isinstance(g, np.ndarray) and g.dtype == dt and g.shape == (N, C)
+        assert g.flags.writeable and g.flags.c_contiguous
+        for a in ops:
+            if isinstance(a, np.ndarray):
+                assert not np.shares_memory(g, a)
+    S64 = api_float(case["scores"]).astype(np.float64)
+    want_loss, want_grad, tot_floor, grad_floor, term = loss_oracle(case, S64)
+    f32 = dt == np.float32
+    if f32 and N and np.nanmax(np.where(np.isfinite(term), term, 0)) > 1e36:
+        note("float32 intermediates may overflow: values not compared")
+        return
+    rtol = RTOL[dt]
+    assert_matches(loss, want_loss, rtol=rtol, floor=rtol * tot_floor, f32=f32, what="loss")
+    if grad:
+        gfloor = rtol * grad_floor
+        if f32 and case["fn"] in ("multiclass_hinge", "svm_loss"):
+            near = hinge_near_tie_rows(S64, case["ints"], float(kw.get("margin", 1.0)))
+            gfloor = np.where(near, np.inf, gfloor)
+        assert_matches(g, want_grad, rtol=rtol, floor=gfloor, f32=f32, what="gradient")
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_multiclass_hinge_adversarial(data):
+    run_loss_case(data.draw(loss_cases("multiclass_hinge")))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_softmax_cross_entropy_adversarial(data):
+    run_loss_case(data.draw(loss_cases("softmax_cross_entropy")))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), st.sampled_from(["svm_loss", "softmax_loss"]))
+def test_cs231n_dropins_adversarial(data, name):
+    run_loss_case(data.draw(loss_cases(name)))
+
+
+# ---------------------------------------------------------------- softmax, log_softmax
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.lists(st.sampled_from([0, 1, 1, 2, 3, 5, 17, 40]), min_size=1, max_size=3),
+    float_codes,
+    layouts,
+    densities,
+    st.data(),
+)
+def test_softmax_log_softmax_adversarial(seed, shape, code, layout, density, data):
+    rng = np.random.default_rng(seed)
+    x = float_operand(rng, tuple(shape), code, layout, density)
+    shape = np.shape(x)  # ([] from a list of an empty shape is 1-D)
+    nd = len(shape)
+    axis = data.draw(st.integers(-nd, nd - 1) | st.sampled_from([nd, -nd - 1, 1.0]), "axis")
+    nt = data.draw(st.sampled_from([None, 1, 2, 10**6]), "n_threads")
+    snap = Snapshot(x)
+    for fn, ref in ((fl.softmax, R.softmax), (fl.log_softmax, R.log_softmax)):
+        if not isinstance(axis, int):
+            with pytest.raises(TypeError, match=r"axis must be an int; got 1.0 \(float\)"):
+                fn(x, axis=axis, n_threads=nt)
+            continue
+        if not -nd <= axis < nd:
+            with pytest.raises(ValueError, match=rf"axis {axis} is out of bounds"):
+                fn(x, axis=axis, n_threads=nt)
+            continue
+        out = fn(x, axis=axis, n_threads=nt)
+        snap.check()
+        a = api_float(x)
+        assert out.dtype == a.dtype and out.shape == a.shape
+        if isinstance(x, np.ndarray):
+            assert not np.shares_memory(out, x)
+        if a.size == 0:
+            continue
+        x64 = a.astype(np.float64)
+        with np.errstate(all="ignore"):
+            want = ref(x64, axis=axis)
+            moved = np.moveaxis(x64, axis, -1)
+            Rr = np.where(np.isfinite(moved), np.abs(moved), 0).max(axis=-1, keepdims=True)
+            floor = np.moveaxis(
+                (1.0 + (2 * Rr + math.log(shape[axis] + 1) if fn is fl.log_softmax else 0.0))
+                * np.ones_like(moved) * shape[axis], -1, axis,
+            )  # fmt: skip
+        rtol = RTOL[out.dtype]
+        assert_matches(out, want, rtol=rtol, floor=rtol * floor, f32=out.dtype == np.float32,
+                       what=fn.__name__)  # fmt: skip
+
+
+# ---------------------------------------------------------------- image features
+
+try:  # the oracles: scikit-image, and CS231n's NumPy code (matplotlib, SciPy)
+    import skimage.feature as skfeature
+    from cs231n_features import (
+        cs231n_color_histogram_hsv,
+        cs231n_extract_features,
+        cs231n_hog_feature,
+    )
+except ImportError:  # pragma: no cover
+    skfeature = None
+needs_oracles = pytest.mark.skipif(skfeature is None, reason="scikit-image/matplotlib/scipy")
+
+IMAGE_CODES = ["u1", "f8", "f4", ">f8", ">f4", "f2", "i2", "u2", "i8", "list", "u1", "f8"]
+
+
+def pixels_for(code):
+    """The array the feature kernels compute on: uint8 stays, the rest as api_float."""
+    return lambda x: (np.asarray(x) if np.asarray(x).dtype == np.uint8 else api_float(x))
+
+
+def image_operand(rng, shape, code, layout, density, hi=255.0):
+    if code != "list" and np.dtype(code).kind in "iu":
+        return present(rng.integers(0, int(hi) + 1, shape), code, layout)
+    dt = np.float32 if code in ("f4", ">f4") else np.float64
+    v = rng.random(shape) * hi
+    if density and v.size:
+        sp = special_values(dt).astype(np.float64)
+        mask = rng.random(shape) < density
+        v[mask] = rng.choice(sp, size=int(mask.sum()))
+    return present(v, code, layout)
+
+
+@contextlib.contextmanager
+def quiet():
+    """The oracles' warnings and floating-point errors (NaN, inf, 0 / 0) silenced."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@needs_oracles
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.sampled_from(IMAGE_CODES),
+    layouts,
+    st.sampled_from([0.0, 0.0, 0.02, 0.3]),
+    st.integers(1, 12) | st.sampled_from([0, 2**31, 2**40]),
+    st.tuples(st.integers(1, 9), st.integers(1, 9)) | st.just((0, 4)),
+    st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    st.sampled_from(["L1", "L1-sqrt", "L2", "L2-Hys"]),
+    st.booleans(),
+    st.sampled_from([None, 0, 1, 5]),
+)
+def test_hog_adversarial(seed, H, W, code, layout, density, orient, ppc, cpb, norm, sqrt, nbatch):
+    """hog and hog_batch: scikit-image's numbers, or a ValueError/TypeError naming the
+    argument. nbatch: hog of one image (None), or hog_batch of a stack of that many."""
+    rng = np.random.default_rng(seed)
+    if code == "list" and (H == 0 or W == 0 or nbatch == 0):
+        code = "f8"  # (a list of nothing has no shape)
+    shape = (H, W) if nbatch is None else (nbatch, H, W)
+    im = image_operand(rng, shape, code, layout, density)
+    kw = dict(orientations=orient, pixels_per_cell=ppc, cells_per_block=cpb, block_norm=norm,
+              transform_sqrt=sqrt)  # fmt: skip
+    snap = Snapshot(im)
+    call = (lambda: F.hog(im, **kw)) if nbatch is None else (lambda: F.hog_batch(im, **kw))
+    a = pixels_for(code)(im)
+    if not 1 <= orient <= 2**31 - 1:
+        with pytest.raises(ValueError, match=rf"orientations must be a positive int.*got {orient}"):
+            call()
+        return snap.check()
+    if ppc[0] < 1:
+        with pytest.raises(ValueError, match=r"pixels_per_cell\[0\] must be a positive int"):
+            call()
+        return snap.check()
+    Hs, Ws = a.shape[-2:]
+    if Hs // ppc[0] < cpb[0] or Ws // ppc[1] < cpb[1]:
+        with pytest.raises(ValueError, match=rf"images of {Hs} x {Ws} pixels are too small"):
+            call()
+        return snap.check()
+    got = call()
+    snap.check()
+    out_dt = np.float32 if a.dtype == np.float32 else np.float64
+    assert got.dtype == out_dt
+    imgs = [a] if nbatch is None else list(a)
+    assert got.shape[0] == len(imgs) if nbatch is not None else got.ndim == 1
+    for i, img in enumerate(imgs):
+        with quiet():
+            want = skfeature.hog(img, **kw)
+        row = got if nbatch is None else got[i]
+        assert_matches(row, want, rtol=0, floor=1e-6, what=f"hog of image {i}")
+
+
+@needs_oracles
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([8, 9, 12, 16, 20, 24, 28, 32, 36] + [0, 7, 13, 23]),
+    st.sampled_from([0, 1, 3, 3, 4]),
+    st.sampled_from(IMAGE_CODES),
+    layouts,
+    st.sampled_from([0.0, 0.0, 0.02, 0.3]),
+    st.booleans(),
+)
+def test_hog_feature_adversarial(seed, H, channels, code, layout, density, square):
+    """CS231n's hog_feature, compared where CS231n's code works (square images whose side
+    % 8 <= 4)."""
+    rng = np.random.default_rng(seed)
+    W = H if square else H + 5
+    shape = (H, W) if channels == 0 else (H, W, channels)
+    if code == "list" and H == 0:
+        code = "f8"
+    im = image_operand(rng, shape, code, layout, density)
+    snap = Snapshot(im)
+    a = pixels_for(code)(im)
+    if channels in (1,):
+        with pytest.raises(ValueError, match=r"im must be RGB \(H, W, 3\) or grayscale"):
+            F.hog_feature(im)
+        return snap.check()
+    if H < 8:
+        with pytest.raises(ValueError, match=rf"at least 8 x 8 pixels; got {H} x {W}"):
+            F.hog_feature(im)
+        return snap.check()
+    got = F.hog_feature(im)
+    snap.check()
+    assert got.dtype == np.float64 and got.shape == ((H // 8) * (W // 8) * 9,)
+    with np.errstate(all="ignore"):
+        finite = bool(np.all(np.isfinite(a) | np.isnan(a))) and float(
+            np.nanmax(np.abs(a.astype(np.float64)), initial=0)) < 1e150  # fmt: skip
+    # CS231n's uniform_filter runs a sum along each row: an infinite gradient magnitude
+    # makes it NaN for the rest of the row, so its numbers are the oracle for finite images
+    if square and H % 8 <= 4 and finite:
+        with np.errstate(all="ignore"):  # (CS231n's np.diff of a 2-D uint8 image wraps around)
+            want = cs231n_hog_feature(a if a.ndim == 3 else a.astype(np.float64))
+            scale = float(np.nanmax(np.where(np.isfinite(want), np.abs(want), 0), initial=0))
+            big = float(np.nanmax(np.where(np.isfinite(a), np.abs(a.astype(np.float64)), 0),
+                                  initial=0))  # fmt: skip
+        # CS231n's uniform_filter sums with running differences: its rounding is that of the
+        # largest pixel, not of the result
+        assert_matches(got, want, rtol=1e-12, floor=1e-12 * (scale + 1e3 * big), what="hog")
+
+
+@needs_oracles
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 9),
+    st.integers(0, 9),
+    st.sampled_from(IMAGE_CODES),
+    layouts,
+    st.sampled_from([None, "nan", "subnormal", "high", "negative", "inf", "ninf"]),
+    st.sampled_from([10, 1, 3, 7, 0, 2**31]),
+    st.sampled_from([(0, 255), (30, 255), (0, 300), (-10.0, 255.0), (0, 1), (255, 255),
+                     (0, 1e300), (0, float("nan"))]),
+    st.booleans(),
+)
+def test_color_histogram_hsv_adversarial(seed, H, W, code, layout, special, nbin, lims, norm):
+    rng = np.random.default_rng(seed)
+    if code == "list" and (H == 0 or W == 0):
+        code = "f8"
+    xmin, xmax = lims
+    hi = 255 if not 0 < xmax < 255 else xmax
+    im = image_operand(rng, (H, W, 3), code, layout, 0.0, hi=min(hi, 255))
+    a = pixels_for(code)(im)
+    if special and a.size and a.dtype.kind == "f":
+        a = a.copy()
+        val = {"nan": np.nan, "subnormal": 5e-324, "high": 1000.0, "negative": -1.0,
+               "inf": np.inf, "ninf": -np.inf}[special]  # fmt: skip
+        a.reshape(-1)[rng.integers(0, a.size)] = val
+        im = present(a, a.dtype.str, layout) if code != "list" else a.tolist()
+        a = pixels_for(code)(im)
+    snap = Snapshot(im)
+    kw = dict(nbin=nbin, xmin=xmin, xmax=xmax, normalized=norm)
+    if not 1 <= nbin <= 2**31 - 1:
+        with pytest.raises(ValueError, match=rf"nbin must be a positive int.*got {nbin}"):
+            F.color_histogram_hsv(im, **kw)
+        return snap.check()
+    if not (math.isfinite(xmax) and xmax > 0 and xmin < xmax):
+        with pytest.raises(ValueError, match="xmax" if not math.isfinite(xmax) else "xmin"):
+            F.color_histogram_hsv(im, **kw)
+        return snap.check()
+    with np.errstate(all="ignore"):
+        bad = (a < 0) | (a > xmax)
+        bad = bad.any(axis=-1) if a.size else np.zeros(a.shape[:2], bool)
+    if bad.any():
+        with pytest.raises(ValueError, match=r"im\[(\d+), (\d+)\] = .* is outside \[0, xmax="):
+            F.color_histogram_hsv(im, **kw)
+        return snap.check()
+    got = F.color_histogram_hsv(im, **kw)
+    snap.check()
+    assert got.dtype == np.float64 and got.shape == (nbin,)
+    if a.size == 0:  # np.histogram of nothing: 0 / 0 with density (matplotlib fails first)
+        want = np.full(nbin, np.nan if norm else 0.0)
+    else:
+        with quiet():
+            want = cs231n_color_histogram_hsv(a, **kw)
+    assert_matches(got, want, rtol=1e-12, floor=1e-15, what="color_histogram_hsv")
+
+
+@needs_oracles
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0, 1, 3]),
+    st.sampled_from([8, 12, 16]),
+    st.sampled_from(["u1", "f8", "f4", ">f8", "i2"]),
+    st.sampled_from(["c", "negative", "readonly", "unaligned", "broadcast_row", "strided"]),
+    st.sampled_from([None, "nan", "high"]),
+    st.sampled_from([None, 1, 2, 10**6]),
+)
+def test_extract_features_adversarial(seed, N, S, code, layout, special, nt):
+    rng = np.random.default_rng(seed)
+    imgs = image_operand(rng, (N, S, S, 3), code, layout, 0.0)
+    a = pixels_for(code)(imgs)
+    if special and a.size and a.dtype.kind == "f":
+        a = a.copy()
+        a.reshape(-1)[rng.integers(0, a.size)] = np.nan if special == "nan" else 300.0
+        imgs = present(a, a.dtype.str, layout)
+    fns = [F.hog_feature, F.color_histogram_hsv, functools.partial(F.color_histogram_hsv, nbin=4),
+           lambda im: np.asarray(im, np.float64).mean(axis=(0, 1))]  # fmt: skip
+    snap = Snapshot(imgs)
+    with np.errstate(all="ignore"):
+        bad = np.argwhere((a > 255).any(axis=-1))
+    if len(bad):
+        i, r, c = bad[0]
+        with pytest.raises(ValueError, match=rf"imgs\[{i}\]\[{r}, {c}\] = .* is outside"):
+            F.extract_features(imgs, fns, n_threads=nt)
+        return snap.check()
+    got = F.extract_features(imgs, fns, n_threads=nt)
+    snap.check()
+    ref_fns = [cs231n_hog_feature, cs231n_color_histogram_hsv,
+               functools.partial(cs231n_color_histogram_hsv, nbin=4), fns[3]]  # fmt: skip
+    if N == 0:  # the plain callable's size is unknown without an image: CS231n's np.array([])
+        assert got.size == 0
+        return
+    with quiet():
+        want = cs231n_extract_features(a, ref_fns)
+    assert got.shape == want.shape and got.dtype == np.float64
+    scale = float(np.nanmax(np.where(np.isfinite(want), np.abs(want), 0), initial=0))
+    assert_matches(got, want, rtol=1e-12, floor=1e-12 * (scale + 1), what="extract_features")
+
+
+# ---------------------------------------------------------------- every public name
+
+
+COVERED = {
+    "multiclass_hinge", "softmax_cross_entropy", "svm_loss", "softmax_loss", "softmax",
+    "log_softmax", "features.hog", "features.hog_batch", "features.hog_feature",
+    "features.color_histogram_hsv", "features.extract_features",
+    # not array functions: no adversarial arrays to give them
+    "build_info", "show_config", "__version__",
+}  # fmt: skip
+
+
+def test_every_public_function_is_covered():
+    """A public function added to fastloss needs its adversarial test here."""
+    names = set(fl.__all__) | {f"features.{n}" for n in F.__all__}
+    for sub in ("optim", "gradcheck", "linear", "classifiers"):
+        mod = getattr(fl, sub, None)
+        if mod is not None and hasattr(mod, "__all__"):
+            names |= {f"{sub}.{n}" for n in mod.__all__}
+    missing = sorted(names - COVERED)
+    assert not missing, f"public names without adversarial tests: {missing}"

@@ -1,0 +1,176 @@
+"""Many Python threads calling the kernels at once (issue 8).
+
+The kernels release the GIL, so calls from several Python threads really run at the same
+time (each may also start its own OpenMP threads). On shared read-only inputs every call
+must give the bits a sequential call gives, and large outputs, which come from a shared
+pool, must never be handed to two callers.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import functools
+import threading
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+import fastloss.features as F
+
+N_THREADS = 8
+ROUNDS = 6
+WATCHDOG_S = 600
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def readonly(a):
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.fixture(scope="module")
+def calls():
+    """(name, zero-argument call) pairs over shared read-only inputs: small inputs (one
+    kernel thread), large ones (OpenMP threads inside) and gradients from the pool."""
+    rng = np.random.default_rng(0)
+    small = readonly(rng.normal(size=(37, 10)))
+    y_small = readonly(rng.integers(0, 10, 37))
+    big = readonly(rng.normal(size=(20_000, 10)))  # 1.6 MB gradient: the output pool
+    y_big = readonly(rng.integers(0, 10, 20_000))
+    big32 = readonly(big.astype(np.float32))
+    wide = readonly(rng.normal(size=(300, 700)).astype(np.float32))
+    y_wide = readonly(rng.integers(0, 700, 300))
+    sw = readonly(rng.random(20_000))
+    cw = readonly(rng.random(10) + 0.5)
+    soft = readonly(fl.softmax(rng.normal(size=(20_000, 10))))
+    images = readonly(rng.integers(0, 256, (40, 32, 32, 3)).astype(np.uint8))
+    gray = readonly(rng.random((40, 32, 32)))
+    out = [
+        ("hinge small", functools.partial(fl.multiclass_hinge, small, y_small)),
+        ("hinge big", functools.partial(fl.multiclass_hinge, big, y_big, sample_weight=sw)),
+        ("hinge cs f32", functools.partial(fl.multiclass_hinge, big32, y_big,
+                                           variant="crammer_singer", squared=True)),
+        ("hinge wide", functools.partial(fl.multiclass_hinge, wide, y_wide, n_threads=2)),
+        ("ce small", functools.partial(fl.softmax_cross_entropy, small, y_small)),
+        ("ce big", functools.partial(fl.softmax_cross_entropy, big, y_big, class_weight=cw,
+                                     label_smoothing=0.1)),
+        ("ce soft", functools.partial(fl.softmax_cross_entropy, big, soft, reduction="none")),
+        ("ce wide", functools.partial(fl.softmax_cross_entropy, wide, y_wide, n_threads=3)),
+        ("softmax", functools.partial(fl.softmax, big32)),
+        ("log_softmax", functools.partial(fl.log_softmax, wide, axis=0)),
+        ("svm_loss", functools.partial(fl.svm_loss, small, y_small)),
+        ("softmax_loss", functools.partial(fl.softmax_loss, big, y_big)),
+        ("hog_batch", functools.partial(F.hog_batch, gray, pixels_per_cell=(4, 4))),
+        ("hog", functools.partial(F.hog, gray[0], pixels_per_cell=(4, 4))),
+        ("hog_feature", functools.partial(F.hog_feature, images[0])),
+        ("color_histogram_hsv", functools.partial(F.color_histogram_hsv, images[1])),
+        ("extract_features", functools.partial(F.extract_features, images,
+                                               [F.hog_feature, F.color_histogram_hsv])),
+    ]  # fmt: skip
+    return out
+
+
+def as_bytes(result):
+    if isinstance(result, tuple):
+        return tuple(as_bytes(r) for r in result)
+    a = np.asarray(result)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def run_threads(target, n=N_THREADS):
+    """Runs target(k) in n threads started together; re-raises the first error."""
+    barrier = threading.Barrier(n)
+    errors = []
+
+    def body(k):
+        try:
+            barrier.wait()
+            target(k)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_threads_give_the_sequential_bits(calls):
+    want = {name: as_bytes(call()) for name, call in calls}
+    got = [[] for _ in range(N_THREADS)]
+
+    def work(k):
+        order = calls[k % len(calls):] + calls[: k % len(calls)]  # different mixes at once
+        for _ in range(ROUNDS):
+            for name, call in order:
+                got[k].append((name, as_bytes(call())))
+
+    run_threads(work)
+    for k in range(N_THREADS):
+        assert len(got[k]) == ROUNDS * len(calls)
+        for name, b in got[k]:
+            assert b == want[name], f"thread {k}: {name} differs from the sequential call"
+
+
+def test_threads_same_call_at_once(calls):
+    """All 8 threads on the same call at the same moment, for every call."""
+    for name, call in calls:
+        want = as_bytes(call())
+        results = [None] * N_THREADS
+
+        def work(k, call=call):
+            results[k] = as_bytes(call())
+
+        run_threads(work)
+        assert all(r == want for r in results), name
+
+
+def test_pooled_outputs_are_never_shared():
+    """Large gradients come from a pool shared by all threads: each live gradient is a
+    distinct block, filled with its own call's numbers."""
+    rng = np.random.default_rng(1)
+    s = readonly(rng.normal(size=(20_000, 10)))
+    y = readonly(rng.integers(0, 10, 20_000))
+    _, want = fl.softmax_cross_entropy(s, y)
+    held = [[] for _ in range(N_THREADS)]
+
+    def work(k):
+        for i in range(20):
+            _, g = fl.softmax_cross_entropy(s, y)
+            if i % 3 == 0:
+                held[k].append(g)  # some stay alive while others return to the pool
+            g[0, 0] += k + 1  # each caller writes to its own array only
+            g[0, 0] -= k + 1
+
+    run_threads(work)
+    live = [g for h in held for g in h]
+    ptrs = {g.__array_interface__["data"][0] for g in live}
+    assert len(ptrs) == len(live)
+    for g in live:
+        np.testing.assert_array_equal(g, want)
+
+
+def test_errors_from_many_threads():
+    """Bad labels found inside the kernel, raised in 8 threads at once: each gets its own
+    ValueError with its own first bad position."""
+    s = readonly(np.zeros((50_000, 4)))
+
+    def work(k):
+        y = np.zeros(50_000, np.int64)
+        y[1000 * (k + 1)] = 4 + k
+        for _ in range(5):
+            with pytest.raises(ValueError, match=rf"y\[{1000 * (k + 1)}\] = {4 + k} "):
+                fl.multiclass_hinge(s, y)
+
+    run_threads(work)
