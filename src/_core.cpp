@@ -10,6 +10,7 @@ namespace py = pybind11;
 void bind_losses(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_features(py::module_& m);
+void bind_optim(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -41,4 +42,5 @@ PYBIND11_MODULE(_core, m) {
   bind_pool(m);
   bind_losses(m);
   bind_features(m);
+  bind_optim(m);
 }

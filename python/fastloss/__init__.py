@@ -14,6 +14,8 @@ from .losses import (
     softmax_loss,
     svm_loss,
 )
+from .optim import SGD, random_search, sgd_step
+from .gradcheck import check_gradient, grad_check_sparse, numerical_gradient
 
 __version__ = build_info()["version"]
 
@@ -27,4 +29,10 @@ __all__ = [
     "log_softmax",
     "svm_loss",
     "softmax_loss",
+    "SGD",
+    "sgd_step",
+    "random_search",
+    "numerical_gradient",
+    "grad_check_sparse",
+    "check_gradient",
 ]

@@ -196,3 +196,46 @@ def choice(x, name, options):
     if code is None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {x!r}")
     return code
+
+
+def integer(x, name, lo=None):
+    """An int (not a bool) >= lo, as a Python int."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {type(x).__name__}")
+    n = int(x)
+    if lo is not None and n < lo:
+        raise ValueError(f"{name} must be an int >= {lo}; got {n}")
+    return n
+
+
+def inplace_float_array(x, name):
+    """``x`` itself, checked to be a NumPy array of float32/float64 that can be written in
+    place: an array that will be updated must be the caller's own, never a converted copy.
+    """
+    if not (isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)):
+        raise TypeError(
+            f"{name} must be a NumPy array of float32 or float64 (it is updated in place); "
+            f"got {_describe(x)}"
+        )
+    if not x.flags.writeable:
+        raise ValueError(f"{name} is read-only: it must be a writable array to be updated in place")
+    return x
+
+
+def same_shape(a, b, aname, bname):
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{bname} has shape {b.shape} but {aname} has shape {a.shape}: they must match"
+        )
+
+
+def scalar_result(out, name):
+    """The float that a user's function returned: a number, a 0-d/size-1 array, or the
+    first element of a tuple such as fastloss's (loss, grad)."""
+    if isinstance(out, tuple) and out:
+        out = out[0]
+    a = np.asarray(out) if isinstance(out, (numbers.Real, np.ndarray, np.generic)) else None
+    if a is None or a.size != 1 or a.dtype.kind not in "fiu":
+        what = f"an array of shape {a.shape}" if a is not None else f"{type(out).__name__}"
+        raise TypeError(f"{name} must return a scalar loss (a float); got {what}")
+    return float(a.reshape(()))

@@ -246,3 +246,66 @@ def softmax_loss(x, y):
     dx[np.arange(N), y] -= 1
     dx /= N
     return loss, dx
+
+
+# ---------------------------------------------------------------------------------------
+# Optimization: the SGD update written out from PyTorch's documented algorithm, the CS231n
+# optim.py rules, and the best in-place NumPy expression (the benchmark baseline).
+
+__all__ += ["sgd_update", "sgd_cs231n", "sgd_momentum_cs231n", "sgd_momentum_inplace"]
+
+
+def sgd_update(
+    p, g, b, *, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False
+):
+    """One step of torch.optim.SGD as its documentation writes it; b is the momentum
+    buffer, None before the first step. Returns (new p, new b) as new arrays, computed in
+    p's dtype."""
+    p = np.asarray(p)
+    dt = p.dtype
+    g = np.asarray(g).astype(dt)
+    d = -g if maximize else g
+    if weight_decay != 0:
+        d = d + dt.type(weight_decay) * p
+    if momentum != 0:
+        mu = dt.type(momentum)
+        if b is None:
+            b = d.copy()
+        else:
+            b = mu * np.asarray(b) + dt.type(1 - dampening) * d
+        d = d + mu * b if nesterov else b
+    return p - dt.type(lr) * d, b
+
+
+def sgd_cs231n(w, dw, config=None):
+    """CS231n optim.sgd, as written in the assignment (w is updated in place)."""
+    if config is None:
+        config = {}
+    config.setdefault("learning_rate", 1e-2)
+    w -= config["learning_rate"] * dw
+    return w, config
+
+
+def sgd_momentum_cs231n(w, dw, config=None):
+    """CS231n optim.sgd_momentum, as written in the assignment."""
+    if config is None:
+        config = {}
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config.get("velocity", np.zeros_like(w))
+    v = config["momentum"] * v - config["learning_rate"] * dw
+    next_w = w + v
+    config["velocity"] = v
+    return next_w, config
+
+
+def sgd_momentum_inplace(p, g, b, lr, momentum, tmp=None):
+    """The fastest plain NumPy momentum step (after the first): in place, no temporary
+    when a scratch array ``tmp`` like p is given."""
+    b *= momentum
+    b += g
+    if tmp is None:
+        p -= lr * b
+    else:
+        np.multiply(b, lr, out=tmp)
+        p -= tmp

@@ -6,6 +6,8 @@
 // through FL_SELECT(name), which returns the table of the level chosen at import.
 #pragma once
 
+#include <type_traits>
+
 namespace fastloss {
 
 enum class Isa : int { baseline = 0, avx2 = 1, avx512 = 2 };
@@ -55,5 +57,6 @@ const Table& select_table(const Table& baseline, const Table* avx2, const Table*
 #define FL_IF_AVX512_(x) nullptr
 #endif
 
-#define FL_SELECT(name) \
-  ::fastloss::select_table(name##_baseline, FL_IF_AVX2_(name##_avx2), FL_IF_AVX512_(name##_avx512))
+#define FL_SELECT(name)                                                                   \
+  ::fastloss::select_table<std::remove_const_t<decltype(name##_baseline)>>(               \
+      name##_baseline, FL_IF_AVX2_(name##_avx2), FL_IF_AVX512_(name##_avx512))

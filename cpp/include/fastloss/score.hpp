@@ -223,6 +223,137 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+// The options of the cross-entropy for one call, with the class weights as T.
+template <class T>
+struct SoftmaxParamsHolder {
+  std::vector<T> cw;
+  SoftmaxCEParams<T> P;
+  SoftmaxParamsHolder(int64_t C, const double* class_weight, double eps)
+      : cw(size_t(C), T(1)) {
+    P.eps = T(eps);
+    P.keep = T(1.0 - eps);
+    P.eps_c = C > 0 ? T(eps / double(C)) : T(0);
+    P.weighted = class_weight != nullptr;
+    double sum_cw = double(C);
+    if (class_weight) {
+      sum_cw = 0.0;
+      for (int64_t c = 0; c < C; ++c) {
+        cw[size_t(c)] = T(class_weight[c]);
+        sum_cw += class_weight[c];
+      }
+    }
+    P.cw = cw.data();
+    P.sum_cw = T(sum_cw);
+  }
+};
+
+// One block of rows of a score-level loss, chosen once per call (loss, squared, gradient
+// or not, C fixed at compile time or not) and then called per block through a pointer:
+// block(a, r0, r1, err) returns the weighted loss sum of rows r0..r1 of `a` and writes
+// their gradient rows. The model-level kernels (linear.hpp) call it on their own blocks.
+template <class T>
+struct ScoreBlock {
+  using Fn = double (*)(const ScoreBlock&, const ScoreLossArgs<T>&, int64_t, int64_t,
+                        LabelError&);
+  Fn fn = nullptr;
+  const SoftmaxCEParams<T>* P = nullptr;
+  double scale = 1.0;
+  T margin = T(1);
+  double operator()(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, LabelError& err) const {
+    return fn(*this, a, r0, r1, err);
+  }
+};
+
+enum class BlockKind : int { hinge_ww, hinge_ww2, hinge_cs, hinge_cs2, ce, ce_soft };
+
+template <class T, int CT, bool Grad, BlockKind K>
+double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int64_t r0,
+                         int64_t r1, LabelError& err) {
+  const double scale = sb.scale;
+  const T mg = sb.margin;
+  using V = vec<T>;
+  using M = ivec<T>;
+  if constexpr (CT > 0) {  // short rows: the lanes
+    if constexpr (K == BlockKind::hinge_ww || K == BlockKind::hinge_ww2) {
+      constexpr bool Sq = K == BlockKind::hinge_ww2;
+      return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
+                                     [&](const V* c, const V*, M y, V gs, V* o) {
+                                       return hinge_ww_lanes<T, Sq, Grad, CT>(c, y, mg, gs, o);
+                                     });
+    } else if constexpr (K == BlockKind::hinge_cs || K == BlockKind::hinge_cs2) {
+      constexpr bool Sq = K == BlockKind::hinge_cs2;
+      return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
+                                     [&](const V* c, const V*, M y, V gs, V* o) {
+                                       return hinge_cs_lanes<T, Sq, Grad, CT>(c, y, mg, gs, o);
+                                     });
+    } else {
+      constexpr bool Soft = K == BlockKind::ce_soft;
+      const SoftmaxCEParams<T>& P = *sb.P;
+      return lane_block<T, CT, Grad>(a, r0, r1, scale, err, false,
+                                     [&](const V* c, const V* q, M y, V gs, V* o) {
+                                       alignas(64) T Et[CT * width<T>()];
+                                       return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, y, gs, P,
+                                                                                 Et, o);
+                                     });
+    }
+  } else {  // long rows (or C == 1): SIMD along the row
+    if constexpr (K == BlockKind::hinge_ww)
+      return hinge_block(a, r0, r1, scale, err, HingeWW<T, false, Grad, 0>{});
+    else if constexpr (K == BlockKind::hinge_ww2)
+      return hinge_block(a, r0, r1, scale, err, HingeWW<T, true, Grad, 0>{});
+    else if constexpr (K == BlockKind::hinge_cs)
+      return hinge_block(a, r0, r1, scale, err, HingeCS<T, false, Grad, 0>{});
+    else if constexpr (K == BlockKind::hinge_cs2)
+      return hinge_block(a, r0, r1, scale, err, HingeCS<T, true, Grad, 0>{});
+    else
+      return softmax_block<T, Grad, 0>(a, r0, r1, scale, err, *sb.P);
+  }
+}
+
+template <class T, int CT, bool Grad>
+typename ScoreBlock<T>::Fn score_block_fn(BlockKind k) {
+  switch (k) {
+    case BlockKind::hinge_ww:
+      return &score_block_entry<T, CT, Grad, BlockKind::hinge_ww>;
+    case BlockKind::hinge_ww2:
+      return &score_block_entry<T, CT, Grad, BlockKind::hinge_ww2>;
+    case BlockKind::hinge_cs:
+      return &score_block_entry<T, CT, Grad, BlockKind::hinge_cs>;
+    case BlockKind::hinge_cs2:
+      return &score_block_entry<T, CT, Grad, BlockKind::hinge_cs2>;
+    case BlockKind::ce:
+      return &score_block_entry<T, CT, Grad, BlockKind::ce>;
+    default:
+      return &score_block_entry<T, CT, Grad, BlockKind::ce_soft>;
+  }
+}
+
+// The block function for a call's options (a.loss, a.squared, a.Q, a.C, gradient or not).
+template <class T>
+ScoreBlock<T> make_score_block(const ScoreLossArgs<T>& a, bool grad,
+                               const SoftmaxCEParams<T>* P, double scale) {
+  BlockKind k;
+  switch (a.loss) {
+    case ScoreLoss::hinge_ww:
+      k = a.squared ? BlockKind::hinge_ww2 : BlockKind::hinge_ww;
+      break;
+    case ScoreLoss::hinge_cs:
+      k = a.squared ? BlockKind::hinge_cs2 : BlockKind::hinge_cs;
+      break;
+    default:
+      k = a.Q ? BlockKind::ce_soft : BlockKind::ce;
+  }
+  ScoreBlock<T> sb;
+  sb.P = P;
+  sb.scale = scale;
+  sb.margin = T(a.margin);
+  sb.fn = with_static_classes(a.C, [&](auto ct) {
+    constexpr int CT = decltype(ct)::value;
+    return grad ? score_block_fn<T, CT, true>(k) : score_block_fn<T, CT, false>(k);
+  });
+  return sb;
+}
+
 template <class T>
 ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
   ScoreLossResult res;
@@ -232,113 +363,11 @@ ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
     if (res.error.row >= 0) return res;
   }
   const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
-  const int64_t rows = block_rows(a.C);
-
-  std::vector<T> cw(size_t(a.C), T(1));
-  SoftmaxCEParams<T> P;
-  P.eps = T(a.label_smoothing);
-  P.keep = T(1.0 - a.label_smoothing);
-  P.eps_c = a.C > 0 ? T(a.label_smoothing / double(a.C)) : T(0);
-  P.weighted = a.class_weight != nullptr;
-  double sum_cw = double(a.C);
-  if (a.class_weight) {
-    sum_cw = 0.0;
-    for (int64_t c = 0; c < a.C; ++c) {
-      cw[size_t(c)] = T(a.class_weight[c]);
-      sum_cw += a.class_weight[c];
-    }
-  }
-  P.cw = cw.data();
-  P.sum_cw = T(sum_cw);
-
-  const bool grad = a.G != nullptr;
-  const double total = with_static_classes(a.C, [&](auto ct) -> double {
-    constexpr int CT = decltype(ct)::value;
-    auto run = [&](auto&& block) {
-      return reduce_row_blocks(a.N, rows, a.C, a.n_threads, res.error, block);
-    };
-    if constexpr (CT > 0) {
-      // Short rows: the lanes.
-      const T mg = T(a.margin);
-      auto lanes = [&](auto grad_c, bool class_in_weight, auto fn) {
-        constexpr bool G = decltype(grad_c)::value;
-        return run([&](int64_t r0, int64_t r1, LabelError& err) {
-          return lane_block<T, CT, G>(a, r0, r1, scale, err, class_in_weight, fn);
-        });
-      };
-      using Yes = std::true_type;
-      using No = std::false_type;
-      using V = vec<T>;
-      using M = ivec<T>;
-      switch (a.loss) {
-        case ScoreLoss::hinge_ww:
-          if (a.squared)
-            return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-              return hinge_ww_lanes<T, true, true, CT>(c, y, mg, gs, o);
-            })
-                        : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-                            return hinge_ww_lanes<T, true, false, CT>(c, y, mg, gs, o);
-                          });
-          return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-            return hinge_ww_lanes<T, false, true, CT>(c, y, mg, gs, o);
-          })
-                      : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-                          return hinge_ww_lanes<T, false, false, CT>(c, y, mg, gs, o);
-                        });
-        case ScoreLoss::hinge_cs:
-          if (a.squared)
-            return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-              return hinge_cs_lanes<T, true, true, CT>(c, y, mg, gs, o);
-            })
-                        : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-                            return hinge_cs_lanes<T, true, false, CT>(c, y, mg, gs, o);
-                          });
-          return grad ? lanes(Yes{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-            return hinge_cs_lanes<T, false, true, CT>(c, y, mg, gs, o);
-          })
-                      : lanes(No{}, true, [&](const V* c, const V*, M y, V gs, V* o) {
-                          return hinge_cs_lanes<T, false, false, CT>(c, y, mg, gs, o);
-                        });
-        default: {
-          auto ce = [&](auto grad_c, auto soft_c) {
-            constexpr bool G = decltype(grad_c)::value, Sf = decltype(soft_c)::value;
-            return lanes(grad_c, false, [&](const V* c, const V* q, M y, V gs, V* o) {
-              alignas(64) T Et[CT * width<T>()];
-              return softmax_ce_lanes<T, G, Sf, CT>(c, q, y, gs, P, Et, o);
-            });
-          };
-          if (a.Q) return grad ? ce(Yes{}, Yes{}) : ce(No{}, Yes{});
-          return grad ? ce(Yes{}, No{}) : ce(No{}, No{});
-        }
-      }
-    } else {
-      // Long rows (or C == 1): row by row, SIMD along the row.
-      auto hinge = [&](auto row) {
-        return run([&](int64_t r0, int64_t r1, LabelError& err) {
-          return hinge_block(a, r0, r1, scale, err, row);
-        });
-      };
-      switch (a.loss) {
-        case ScoreLoss::hinge_ww:
-          return a.squared ? (grad ? hinge(HingeWW<T, true, true, 0>{})
-                                   : hinge(HingeWW<T, true, false, 0>{}))
-                           : (grad ? hinge(HingeWW<T, false, true, 0>{})
-                                   : hinge(HingeWW<T, false, false, 0>{}));
-        case ScoreLoss::hinge_cs:
-          return a.squared ? (grad ? hinge(HingeCS<T, true, true, 0>{})
-                                   : hinge(HingeCS<T, true, false, 0>{}))
-                           : (grad ? hinge(HingeCS<T, false, true, 0>{})
-                                   : hinge(HingeCS<T, false, false, 0>{}));
-        default:
-          return grad ? run([&](int64_t r0, int64_t r1, LabelError& err) {
-            return softmax_block<T, true, 0>(a, r0, r1, scale, err, P);
-          })
-                      : run([&](int64_t r0, int64_t r1, LabelError& err) {
-                          return softmax_block<T, false, 0>(a, r0, r1, scale, err, P);
-                        });
-      }
-    }
-  });
+  const SoftmaxParamsHolder<T> params(a.C, a.class_weight, a.label_smoothing);
+  const ScoreBlock<T> block = make_score_block(a, a.G != nullptr, &params.P, scale);
+  const double total = reduce_row_blocks(
+      a.N, block_rows(a.C), a.C, a.n_threads, res.error,
+      [&](int64_t r0, int64_t r1, LabelError& err) { return block(a, r0, r1, err); });
   res.denom = denom;
   res.loss = a.reduction == Reduction::mean ? total / denom : total;
   return res;

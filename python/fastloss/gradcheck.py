@@ -1,0 +1,162 @@
+"""Gradients, checked: the numerical gradient (slow, approximate, easy) against the
+analytic one (fast, exact, error-prone), as in CS231n's ``gradient_check.py``.
+
+``x`` is perturbed in place, one entry at a time, so that a function that reads ``x``
+through a closure (CS231n's ``f = lambda w: loss(W, X, y)[0]`` with ``W is x``) sees the
+change; each entry is put back bit for bit afterwards, even when ``f`` raises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate as v
+from . import losses as _losses
+
+__all__ = ["numerical_gradient", "grad_check_sparse", "check_gradient"]
+
+_TINY = np.finfo(np.float64).tiny
+
+
+def _step(h):
+    h = v.real(h, "h", 0.0)
+    if h == 0.0:
+        raise ValueError("h must be a finite number > 0; got 0")
+    return h
+
+
+def _centred(f, x, ix, h):
+    """(f(x + h e_ix) - f(x - h e_ix)) / (2h), with x[ix] restored bitwise. The step is
+    the one actually taken in x's dtype (x[ix] + h - (x[ix] - h) after rounding)."""
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        xp = float(x[ix])
+        fp = v.scalar_result(f(x), "f")
+        x[ix] = old - h
+        xm = float(x[ix])
+        fm = v.scalar_result(f(x), "f")
+    finally:
+        x[ix] = old
+    if xp == xm:
+        raise ValueError(
+            f"h={h!r} is too small for x{list(ix)} = {float(old)!r} in {x.dtype}: "
+            "x + h and x - h round to the same number; use a larger h"
+        )
+    return (fp - fm) / (xp - xm)
+
+
+def numerical_gradient(f, x, *, h=1e-5):
+    """The centred-difference gradient of ``f`` (returning a float) at ``x``, every entry.
+
+    ``x`` must be a writable float32/float64 NumPy array; it is perturbed in place and left
+    exactly as it was found. Returns an array of x's shape and dtype. Costs 2 * x.size
+    calls of f.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable; got {type(f).__name__}")
+    x = v.inplace_float_array(x, "x")
+    h = _step(h)
+    grad = np.zeros(x.shape, x.dtype)
+    for ix in np.ndindex(x.shape):
+        grad[ix] = _centred(f, x, ix, h)
+    return grad
+
+
+def _relative_error(a, n):
+    return abs(a - n) / max(abs(a) + abs(n), _TINY)
+
+
+def grad_check_sparse(f, x, analytic_grad, *, num_checks=10, h=1e-5, seed=None, verbose=False):
+    """Compare ``analytic_grad`` with the centred difference at ``num_checks`` random
+    entries of ``x`` (distinct entries; all of them when x has fewer).
+
+    Returns the largest relative error |a - n| / max(|a| + |n|, tiny) over those entries
+    (NaN if any is NaN). Rules of thumb (CS231n notes): below 1e-7 the gradient is right;
+    1e-7 to 1e-4 is suspicious unless the loss has kinks (the hinge) near the point; above
+    1e-2 it is wrong. ``verbose`` prints each entry as CS231n's version does.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable; got {type(f).__name__}")
+    x = v.inplace_float_array(x, "x")
+    a = v.float_array(analytic_grad, "analytic_grad")
+    v.same_shape(x, a, "x", "analytic_grad")
+    num_checks = v.integer(num_checks, "num_checks", 1)
+    h = _step(h)
+    if x.size == 0:
+        raise ValueError("x is empty: there is no entry to check")
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(x.size, size=min(num_checks, x.size), replace=False)
+    errors = []
+    for flat in picks:
+        ix = np.unravel_index(int(flat), x.shape)
+        n = _centred(f, x, ix, h)
+        an = float(a[ix])
+        err = _relative_error(an, n)
+        errors.append(err)
+        if verbose:
+            print(f"numerical: {n:f} analytic: {an:f}, relative error: {err:e}")
+    return float(np.max(errors))
+
+
+# The losses check_gradient knows by name. Each is a fastloss function called as
+# fn(x, *args, **kwargs) -> (loss, dx, ...) and differentiated in its first argument, so a
+# model-level loss such as linear_loss(W, X, y) -> (loss, dW) is one more entry here.
+_LOSSES = {
+    "multiclass_hinge": _losses.multiclass_hinge,
+    "hinge": _losses.multiclass_hinge,
+    "svm": _losses.multiclass_hinge,
+    "softmax_cross_entropy": _losses.softmax_cross_entropy,
+    "softmax": _losses.softmax_cross_entropy,
+    "cross_entropy": _losses.softmax_cross_entropy,
+}
+
+
+def _loss_function(loss):
+    if callable(loss):
+        return loss, getattr(loss, "__name__", "loss")
+    fn = _LOSSES.get(loss) if isinstance(loss, str) else None
+    if fn is None:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, _LOSSES))}; got {loss!r}")
+    return fn, fn.__name__
+
+
+def _verdict(err):
+    if err < 1e-7:
+        return "ok (below 1e-7)"
+    if err < 1e-4:
+        return "suspicious (1e-7 to 1e-4: fine only near a kink of the hinge)"
+    return "WRONG (1e-4 or more)"
+
+
+def check_gradient(loss, x, *args, num_checks=10, h=1e-5, seed=None, verbose=True, **kwargs):
+    """Check a fastloss loss's analytic gradient against centred differences.
+
+    ``loss``: a name ("multiclass_hinge"/"hinge"/"svm", "softmax_cross_entropy"/
+    "softmax"/"cross_entropy") or any function called as ``loss(x, *args, **kwargs)`` that
+    returns ``(loss, dx, ...)``, the gradient in its first argument. ``x`` (the scores) is
+    copied (float32/float64 kept, other numbers as float64): the caller's array is never
+    perturbed; use float64 for errors below 1e-7. Prints a short report when ``verbose``
+    and returns the largest relative error over ``num_checks`` random entries.
+
+    Example: ``check_gradient("softmax", scores, y, label_smoothing=0.1)``.
+    """
+    fn, name = _loss_function(loss)
+    x0 = v.float_array(x, "x")
+    xc = np.array(x0, dtype=x0.dtype.newbyteorder("="))
+    out = fn(xc, *args, **kwargs)
+    if not (isinstance(out, tuple) and len(out) >= 2):
+        raise TypeError(f"{name} must return (loss, gradient, ...); got {type(out).__name__}")
+    analytic = np.array(out[1], dtype=np.float64)
+
+    def f(z):
+        return fn(z, *args, **kwargs)
+
+    err = grad_check_sparse(f, xc, analytic, num_checks=num_checks, h=h, seed=seed)
+    if verbose:
+        k = min(v.integer(num_checks, "num_checks", 1), xc.size)
+        print(
+            f"check_gradient({name}): x {xc.shape} {xc.dtype}, {k} entries, h={h:g}\n"
+            f"  largest relative error {err:.2e}: {_verdict(err)}"
+        )
+    return err
