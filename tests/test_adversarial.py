@@ -20,6 +20,7 @@ import contextlib
 import faulthandler
 import functools
 import math
+import re
 import warnings
 
 import numpy as np
@@ -44,6 +45,7 @@ from hypothesis import strategies as st
 import fastloss as fl
 import fastloss.features as F
 import fastloss.reference as R
+from fastloss import SGD, sgd_step
 
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
 WATCHDOG_S = 900  # a call that hangs fails the run instead of blocking it
@@ -337,6 +339,13 @@ def loss_oracle(case, S64):
     if N == 0:  # (NumPy's max has no identity for the reference's (0, 0) arrays)
         zero = np.zeros(0) if red == "none" else 0.0
         return zero, np.zeros((0, C)), 0.0, np.zeros(0), np.zeros(0)
+    if C == 0:  # soft targets of no class: each row's loss is the empty sum, 0
+        sw0 = np.ones(N) if kw.get("sample_weight") is None else np.asarray(
+            kw["sample_weight"], np.float64)  # fmt: skip
+        with quiet():
+            Lw = sw0 * 0.0
+            loss = {"none": Lw, "sum": Lw.sum(), "mean": Lw.sum() / sw0.sum()}[red]
+        return loss, np.zeros((N, 0)), 0.0, np.zeros(N), np.zeros(N)
     sw = kw.pop("sample_weight", None)
     cw = kw.pop("class_weight", None)
     sw = None if sw is None else np.asarray(sw, np.float64)
@@ -741,6 +750,7 @@ def test_extract_features_adversarial(seed, N, S, code, layout, special, nt):
         a = a.copy()
         a.reshape(-1)[rng.integers(0, a.size)] = np.nan if special == "nan" else 300.0
         imgs = present(a, a.dtype.str, layout)
+        a = pixels_for(code)(imgs)  # (a broadcast layout repeats the first image)
     fns = [F.hog_feature, F.color_histogram_hsv, functools.partial(F.color_histogram_hsv, nbin=4),
            lambda im: np.asarray(im, np.float64).mean(axis=(0, 1))]  # fmt: skip
     snap = Snapshot(imgs)
@@ -765,6 +775,367 @@ def test_extract_features_adversarial(seed, N, S, code, layout, special, nt):
     assert_matches(got, want, rtol=1e-12, floor=1e-12 * (scale + 1), what="extract_features")
 
 
+# ---------------------------------------------------------------- optimization
+
+PARAM_LAYOUTS = ["c", "f", "strided", "negative", "unaligned", "byteswapped", "c",
+                 "readonly", "broadcast", "list", "int"]  # fmt: skip
+
+
+def make_param(rng, shape, code, layout, density):
+    """(param, its parent array, the expected error or None). A strided param is every
+    other element of its parent: the others must stay as they were."""
+    dt = np.dtype(code)
+    vals = fill_values(rng, shape, dt, density, scale=1.0).astype(dt)
+    if shape == () and layout in ("strided", "broadcast"):
+        layout = "c"  # (a 0-d array has no element to skip or repeat)
+    if layout == "strided":
+        parent = np.full(tuple(2 * n + 1 for n in shape), 7.0, dt)
+        p = parent[tuple(slice(1, None, 2) for _ in shape)]
+        p[...] = vals
+        return p, parent, None
+    if layout == "byteswapped":
+        p = vals.astype(dt.newbyteorder(">"))
+        return p, p, None
+    if layout == "broadcast":  # writable, with a zero stride: elements that overlap
+        if not shape[0] > 1:
+            return make_param(rng, shape, code, "c", density)
+        p = np.lib.stride_tricks.as_strided(vals, shape, (0,) + vals.strides[1:])
+        return p, vals, (ValueError, "has overlapping elements")
+    if layout == "readonly":
+        vals.flags.writeable = False
+        return vals, vals, (ValueError, "is read-only")
+    if layout == "list":
+        return vals.tolist(), None, (TypeError, "must be a NumPy array of float32 or float64")
+    if layout == "int":
+        p = np.round(vals * 3).astype(np.int32) if np.isfinite(vals).all() else np.zeros(shape, int)
+        return p, p, (TypeError, "must be a NumPy array of float32 or float64")
+    p = present(vals, code, layout)
+    return p, p, None
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([(), (0,), (1,), (7,), (3, 5), (40_000,), (2, 3, 4)]),
+    st.sampled_from(["f8", "f4"]),
+    st.sampled_from(PARAM_LAYOUTS),
+    st.sampled_from(FLOAT_CODES + ["f8", "f4", "bad_shape", "bool"]),
+    st.sampled_from(LAYOUTS),
+    densities,
+    st.sampled_from([0.0, 0.9]),
+    st.sampled_from([(0.0, False), (0.3, False), (0.0, True)]),
+    st.sampled_from([0.0, 0.01, 1e30]),
+    st.booleans(),
+    st.sampled_from([0.1, 0.0, 1e-310, 1e30, float("nan"), -1.0]),
+    st.sampled_from(["SGD", "sgd_step"]),
+    st.sampled_from([None, 1, 2, 10**6]),
+)
+def test_sgd_adversarial(seed, shape, code, playout, gcode, glayout, density, mom, damp_nest,
+                         wd, maximize, lr, api, nt):  # fmt: skip
+    """SGD.step and sgd_step: torch.optim.SGD's rule (fastloss.reference.sgd_update) step
+    after step in the parameter's own memory, or a ValueError/TypeError naming the
+    argument that leaves every array as it was."""
+    rng = np.random.default_rng(seed)
+    damp, nest = damp_nest
+    p, parent, perr = make_param(rng, shape, code, playout, density)
+    pname = "params[0]" if api == "SGD" else "param"
+    if gcode == "bad_shape":
+        g, gerr = np.zeros(tuple(shape) + (2,)), (ValueError, r"has shape .* but .* has shape")
+    elif gcode == "bool":
+        g, gerr = np.zeros(shape, bool), (TypeError, "must hold real numbers")
+    else:
+        g, gerr = float_operand(rng, shape, gcode, glayout, density), None
+    if isinstance(g, list) and np.shape(g) != tuple(shape):
+        g = np.asarray(g, np.float64).reshape(shape)  # (a list of nothing has no shape)
+    opts = dict(lr=lr, momentum=mom, dampening=damp, nesterov=nest, weight_decay=wd,
+                maximize=maximize)  # fmt: skip
+    err = None
+    if not (math.isfinite(lr) and lr >= 0):
+        err = ValueError, rf"lr must be a finite number >= 0.0; got {lr!r}"
+    elif nest and mom == 0:
+        err = ValueError, "nesterov=True requires momentum > 0"
+    elif perr:
+        err = perr[0], re.escape(pname) + " " + perr[1]
+    elif gerr:
+        err = gerr
+    snap_g = Snapshot(g)
+    before = None if parent is None else np.array(parent, copy=True)
+    if err:
+        with pytest.raises(err[0], match=err[1]):
+            if api == "SGD":
+                SGD([p], **opts, n_threads=nt).step([g])
+            else:
+                sgd_step(p, g, **opts, n_threads=nt)
+        snap_g.check()
+        if parent is not None:
+            assert np.array_equal(before, np.asarray(parent), equal_nan=True)
+        return
+    ndt = p.dtype.newbyteorder("=")
+    gd = np.asarray(api_float(g)).astype(ndt)  # the gradient in the param's dtype, as the kernel
+    opt = SGD([p], **opts, n_threads=nt) if api == "SGD" else None
+    vel = None
+    rtol = RTOL[ndt] * 10
+    for _ in range(3):  # each step against the rule applied to the state before it
+        pb = np.array(p, dtype=ndt)
+        bb = opt.state[0]["momentum_buffer"] if opt else vel
+        bb = None if bb is None else np.array(bb, dtype=ndt)
+        if opt:
+            opt.step([g])
+            buf = opt.state[0]["momentum_buffer"]
+        else:
+            vel = buf = sgd_step(p, g, velocity=vel, **opts, n_threads=nt)
+        snap_g.check()
+        with np.errstate(all="ignore"):  # the reference in the param's dtype (API.md)
+            want_p, want_b = fl.reference.sgd_update(pb, gd, bb, **opts)
+            a = lambda z: 0.0 if z is None else np.abs(z.astype(np.float64))  # noqa: E731
+            dmag = a(gd) + wd * a(pb) + mom * a(bb)
+            pscale = a(pb) + abs(lr) * dmag * (1 + mom) * 2
+        assert_matches(p, want_p, rtol=rtol, floor=rtol * pscale, what="param")
+        if mom:
+            assert isinstance(buf, np.ndarray) and buf.shape == tuple(shape)
+            assert_matches(buf, want_b, rtol=rtol, floor=rtol * dmag * 2, what="buffer")
+    if playout == "strided":  # the elements between the param's stayed as they were
+        inner = tuple(slice(1, None, 2) for _ in shape)
+        keep = np.ones(parent.shape, bool)
+        keep[inner] = False
+        assert np.array_equal(before[keep], parent[keep])
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([(), (0,), (4,), (3, 2)]),
+    st.sampled_from(FLOAT_CODES),
+    layouts,
+    densities,
+    st.sampled_from([None, 1e-2, 0.0, 0.9, float("nan"), "0.9", -0.5]),
+    st.sampled_from([None, "keep", "wrong_shape", "list", "f4"]),
+)
+def test_cs231n_optim_adversarial(seed, shape, code, layout, density, mu, vel):
+    """CS231n's optim.sgd (in place, w must be a writable float array) and sgd_momentum
+    (w never modified): the rule as written in the assignment, or a clear error."""
+    from fastloss.optim import sgd, sgd_momentum
+
+    rng = np.random.default_rng(seed)
+    w = float_operand(rng, shape, code, layout, density)
+    dw = float_operand(rng, shape, "f8", "c", density)
+    config = {"learning_rate": 1e-2}
+    if mu is not None:
+        config["momentum"] = mu
+    if vel == "keep":
+        config["velocity"] = np.zeros(np.shape(w))
+    elif vel == "wrong_shape":
+        config["velocity"] = np.zeros(np.shape(w) + (2,))
+    elif vel == "list":
+        config["velocity"] = np.zeros(np.shape(w)).tolist()
+    elif vel == "f4":
+        config["velocity"] = np.zeros(np.shape(w), np.float32)
+    snap = Snapshot(w, dw)
+    wa = api_float(w).astype(np.float64)
+    if isinstance(mu, str):
+        with pytest.raises(TypeError, match=r"config\['momentum'\] must be a real number"):
+            sgd_momentum(w, dw, dict(config))
+        return snap.check()
+    if mu is not None and not (math.isfinite(mu) and mu >= 0):
+        with pytest.raises(ValueError, match=rf"config\['momentum'\] must be a finite number"):
+            sgd_momentum(w, dw, dict(config))
+        return snap.check()
+    if vel == "wrong_shape":
+        with pytest.raises(ValueError, match=r"config\['velocity'\] has shape"):
+            sgd_momentum(w, dw, dict(config))
+        return snap.check()
+    v0 = np.array(config.get("velocity", np.zeros(np.shape(w))), np.float64)  # (updated in place)
+    next_w, cfg = sgd_momentum(w, dw, dict(config))
+    snap.check()
+    m = 0.9 if mu is None else mu
+    with np.errstate(all="ignore"):
+        v1 = m * v0 - 1e-2 * dw
+        want = wa + v1
+    f32 = next_w.dtype == np.float32
+    rtol = 1e-5 if f32 else 1e-12
+    with np.errstate(all="ignore"):
+        floor = rtol * (np.abs(wa) + np.abs(v0) + 1e-2 * np.abs(dw))
+    assert_matches(next_w, want, rtol=rtol, floor=floor, f32=f32, what="next_w")
+    # sgd: in place, so only a writable float32/float64 array is a w
+    if not (isinstance(w, np.ndarray) and w.dtype.kind == "f" and w.dtype.itemsize in (4, 8)):
+        with pytest.raises(TypeError, match="w must be a NumPy array of float32 or float64"):
+            sgd(w, dw)
+        return snap.check()
+    if not w.flags.writeable or any(st_ == 0 for st_ in w.strides if w.size > 1):
+        with pytest.raises(ValueError, match="w "):
+            sgd(w, dw)
+        return snap.check()
+    w2, _ = sgd(w, dw)
+    assert w2 is w
+    with np.errstate(all="ignore"):
+        want = wa - 1e-2 * dw
+    assert_matches(w, want, rtol=rtol, floor=floor, f32=w.dtype.itemsize == 4, what="sgd")
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([(3,), 4, (2, 3), (), (0,), (-1,), (2.5,), "ab", None]),
+    st.sampled_from(["finite", "nan", "inf", "tuple", "array1", "array2", "str", "raise"]),
+    st.sampled_from([1, 3, 0, -1, 2.0, True]),
+    st.sampled_from([1e-4, 0.0, float("nan"), -1.0]),
+    st.sampled_from([None, 0, "seed"]),
+)
+def test_random_search_adversarial(shape, kind, num_tries, scale, seed):
+    """random_search: the best of num_tries losses (a NaN never beats a number), or a
+    ValueError/TypeError naming the argument; loss_fn's own error propagates."""
+    calls = []
+    rng = np.random.default_rng(0)
+
+    def loss_fn(W):
+        calls.append(W.copy())
+        r = float(rng.random())
+        return {"finite": r, "nan": float("nan") if len(calls) % 2 else r, "inf": float("inf"),
+                "tuple": (r, W), "array1": np.array([r]), "array2": np.array([r, r]),
+                "str": "0.5"}.get(kind) if kind != "raise" else 1 / 0  # fmt: skip
+
+    def call():
+        return fl.random_search(loss_fn, shape, num_tries=num_tries, scale=scale, seed=seed)
+
+    dims = (shape,) if isinstance(shape, int) else shape
+    if not isinstance(dims, tuple) or any(not isinstance(d, int) for d in dims):
+        with pytest.raises(TypeError, match="shape must be"):
+            call()
+        return
+    if any(d < 0 for d in dims):
+        with pytest.raises(ValueError, match=r"shape must be an int >= 0; got -1"):
+            call()
+        return
+    if isinstance(num_tries, (bool, float)):
+        with pytest.raises(TypeError, match="num_tries must be an int"):
+            call()
+        return
+    if num_tries < 1:
+        with pytest.raises(ValueError, match=rf"num_tries must be an int >= 1; got {num_tries}"):
+            call()
+        return
+    if not (scale >= 0 and math.isfinite(scale)):
+        with pytest.raises(ValueError, match="scale must be a finite number >= 0.0"):
+            call()
+        return
+    if isinstance(seed, str):
+        with pytest.raises((TypeError, ValueError)):
+            call()
+        return
+    if kind == "raise":
+        with pytest.raises(ZeroDivisionError):
+            call()
+        return
+    if kind in ("array2", "str"):
+        with pytest.raises(TypeError, match="loss_fn must return a scalar loss"):
+            call()
+        return
+    W, best = call()
+    assert len(calls) == num_tries and W.shape == dims and W.dtype == np.float64
+    assert any(np.array_equal(W, c) for c in calls)
+    if kind == "inf":
+        assert best == math.inf
+    elif kind == "nan" and num_tries > 1:
+        assert not math.isnan(best)
+
+
+# ---------------------------------------------------------------- gradient checks
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([(), (0,), (1,), (3,), (2, 3)]),
+    st.sampled_from(["f8", "f4", ">f8", "list", "i4"]),
+    st.sampled_from(["c", "f", "strided", "negative", "readonly", "unaligned", "broadcast_row"]),
+    densities,
+    st.sampled_from([1e-5, 1e-3, 0.0, float("nan"), 1e-300, "1e-5"]),
+    st.booleans(),
+)
+def test_numerical_gradient_adversarial(seed, shape, code, layout, density, h, raises):
+    """numerical_gradient perturbs x in place and puts every entry back bit for bit (NaN
+    payloads and -0.0 included), even when f raises; bad x and h are named."""
+    from fastloss.gradcheck import numerical_gradient
+
+    rng = np.random.default_rng(seed)
+    x = float_operand(rng, shape, code, layout, density)
+    calls = []
+
+    def f(z):
+        calls.append(1)
+        if raises and len(calls) == 2:
+            raise RuntimeError("f failed")
+        return float(np.sum(np.asarray(z, np.float64) ** 2))
+
+    snap = Snapshot(x)
+    err = None
+    if not (isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)):
+        err = TypeError, "x must be a NumPy array of float32 or float64"
+    elif not x.flags.writeable:
+        err = ValueError, "x is read-only"
+    elif isinstance(h, str):
+        err = TypeError, r"h must be a real number; got '1e-5' \(str\)"
+    elif not (h > 0 and math.isfinite(h)):
+        err = ValueError, "h must be a finite number"
+    if err:
+        with pytest.raises(err[0], match=err[1]):
+            numerical_gradient(f, x, h=h)
+        return snap.check()
+    try:
+        g = numerical_gradient(f, x, h=h)
+    except RuntimeError:
+        assert raises and len(calls) == 2
+        return snap.check()
+    except ValueError as e:  # h too small for an entry: named, with the entry
+        assert re.search(r"h=.* is too small for x\[", str(e)), str(e)
+        return snap.check()
+    snap.check()
+    assert g.shape == x.shape and g.dtype == x.dtype
+    assert len(calls) == 2 * x.size or (raises and x.size)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["hinge", "softmax", "svm", "bogus"]),
+    st.sampled_from(FLOAT_CODES),
+    st.sampled_from(LAYOUTS),
+    st.sampled_from([0.0, 0.0, 0.02]),
+    st.sampled_from([1, 10, 2**40, 0, -1, 2.5]),
+    st.sampled_from([None, 0, 2**63, "seed"]),
+)
+def test_gradient_checks_adversarial(seed, loss, code, layout, density, num_checks, gseed):
+    """check_gradient never perturbs the caller's x; grad_check_sparse names bad
+    arguments; both give a relative error (NaN when the gradient is)."""
+    rng = np.random.default_rng(seed)
+    x = float_operand(rng, (5, 4), code, layout, density)
+    y = np.array([0, 3, 1, 2, 0])
+    snap = Snapshot(x, y)
+    kw = dict(num_checks=num_checks, seed=gseed, verbose=False)
+    if loss == "bogus":
+        with pytest.raises(ValueError, match="loss must be one of .*got 'bogus'"):
+            fl.check_gradient(loss, x, y, **kw)
+        return snap.check()
+    if isinstance(num_checks, float):
+        with pytest.raises(TypeError, match="num_checks must be an int"):
+            fl.check_gradient(loss, x, y, **kw)
+        return snap.check()
+    if num_checks < 1:
+        with pytest.raises(ValueError, match=rf"num_checks must be an int >= 1; got {num_checks}"):
+            fl.check_gradient(loss, x, y, **kw)
+        return snap.check()
+    if isinstance(gseed, str):
+        with pytest.raises((TypeError, ValueError)):
+            fl.check_gradient(loss, x, y, **kw)
+        return snap.check()
+    err = fl.check_gradient(loss, x, y, **kw)
+    snap.check()
+    assert isinstance(err, float) and (math.isnan(err) or 0.0 <= err <= 1.0)
+    xa = np.array(api_float(x))
+    # moderate scores (saturated softmax gradients are below the differences' resolution)
+    if np.isfinite(xa).all() and np.abs(xa).max() < 12 and xa.dtype == np.float64:
+        assert err < 1e-4 or loss in ("hinge", "svm")  # a kink of the hinge may be near
+
+
 # ---------------------------------------------------------------- every public name
 
 
@@ -772,6 +1143,10 @@ COVERED = {
     "multiclass_hinge", "softmax_cross_entropy", "svm_loss", "softmax_loss", "softmax",
     "log_softmax", "features.hog", "features.hog_batch", "features.hog_feature",
     "features.color_histogram_hsv", "features.extract_features",
+    "SGD", "sgd_step", "optim.SGD", "optim.sgd_step", "optim.sgd", "optim.sgd_momentum",
+    "numerical_gradient", "gradcheck.numerical_gradient", "check_gradient",
+    "gradcheck.check_gradient", "grad_check_sparse", "gradcheck.grad_check_sparse",
+    "random_search", "optim.random_search",
     # not array functions: no adversarial arrays to give them
     "build_info", "show_config", "__version__",
 }  # fmt: skip

@@ -148,10 +148,12 @@ def test_pooled_outputs_are_never_shared():
     def work(k):
         for i in range(20):
             _, g = fl.softmax_cross_entropy(s, y)
+            mark, g[0, 0] = g[0, 0], -(k + 1)  # a caller's own mark in its own array ...
+            _, other = fl.softmax_cross_entropy(s, y)  # ... while the others make theirs
+            assert g[0, 0] == -(k + 1) and other[0, 0] == want[0, 0]
+            g[0, 0] = mark
             if i % 3 == 0:
                 held[k].append(g)  # some stay alive while others return to the pool
-            g[0, 0] += k + 1  # each caller writes to its own array only
-            g[0, 0] -= k + 1
 
     run_threads(work)
     live = [g for h in held for g in h]
@@ -174,3 +176,89 @@ def test_errors_from_many_threads():
                 fl.multiclass_hinge(s, y)
 
     run_threads(work)
+
+
+# ---------------------------------------------------------------- in-place updates
+
+STEPS_PER_THREAD = 10
+
+
+def _sequential(make, steps):
+    p, run = make()
+    for _ in range(steps):
+        run()
+    return p
+
+
+@pytest.mark.parametrize("kind", ["SGD", "SGD strided", "sgd_step", "cs231n sgd"])
+def test_concurrent_steps_are_serialized(kind):
+    """8 threads calling step() on the same parameters at once: every step is applied
+    whole, one after the other (the same gradient each time, so the order does not
+    matter): the parameters and momentum buffers equal 80 sequential steps, bit for bit.
+    Without serialization the threads' reads and writes of the parameter interleave (a
+    torn update) and steps are lost."""
+    from fastloss.optim import sgd
+
+    rng = np.random.default_rng(5)
+    p0 = rng.standard_normal(400_000)  # large: OpenMP threads inside each update
+    g = readonly(rng.standard_normal(400_000))
+
+    def make():
+        if kind == "SGD":
+            p = p0.copy()
+            opt = fl.SGD([p], lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+            return (p, opt), lambda: opt.step([g])
+        if kind == "SGD strided":  # updated through a contiguous copy, copied back
+            parent = np.zeros(2 * p0.size)
+            p = parent[::2]
+            p[:] = p0
+            opt = fl.SGD([p], lr=1e-3, momentum=0.5)
+            return (parent, opt), lambda: opt.step([g])
+        if kind == "sgd_step":
+            p = p0.copy()
+            vel = np.zeros_like(p)
+            return (p, vel), lambda: fl.sgd_step(p, g, lr=1e-3, velocity=vel, momentum=0.9)
+        p = p0.copy()
+        return (p,), lambda: sgd(p, g, {"learning_rate": 1e-3})
+
+    want = _sequential(make, N_THREADS * STEPS_PER_THREAD)
+    got, run = make()
+
+    def work(k):
+        for _ in range(STEPS_PER_THREAD):
+            run()
+
+    run_threads(work)
+    for a, b in zip(got, want):
+        if isinstance(a, np.ndarray):
+            assert a.tobytes() == b.tobytes(), f"{kind}: a torn or lost update"
+        else:  # the optimizer: its momentum buffers
+            for x, y in zip(a.momentum_buffers, b.momentum_buffers):
+                assert x.tobytes() == y.tobytes(), f"{kind}: a torn momentum buffer"
+
+
+def test_steps_and_losses_at_once():
+    """Threads computing losses on read-only data while others update a separate
+    parameter: each side gets exactly its sequential result."""
+    rng = np.random.default_rng(6)
+    s = readonly(rng.normal(size=(20_000, 10)))
+    y = readonly(rng.integers(0, 10, 20_000))
+    want_loss = as_bytes(fl.softmax_cross_entropy(s, y))
+    p0 = rng.standard_normal(100_000)
+    g = readonly(rng.standard_normal(100_000))
+    p_want = p0.copy()
+    for _ in range(4 * 5):
+        fl.sgd_step(p_want, g, lr=1e-2)
+    p = p0.copy()
+    bad = []
+
+    def work(k):
+        for _ in range(5):
+            if k % 2:
+                fl.sgd_step(p, g, lr=1e-2)
+            elif as_bytes(fl.softmax_cross_entropy(s, y)) != want_loss:
+                bad.append(k)
+
+    run_threads(work)
+    assert not bad
+    assert p.tobytes() == p_want.tobytes()
