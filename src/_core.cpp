@@ -11,6 +11,7 @@ void bind_losses(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_features(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_linear(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -43,4 +44,5 @@ PYBIND11_MODULE(_core, m) {
   bind_losses(m);
   bind_features(m);
   bind_optim(m);
+  bind_linear(m);
 }

@@ -14,6 +14,13 @@ from .losses import (
     softmax_loss,
     svm_loss,
 )
+from .linear import (
+    linear_loss,
+    softmax_loss_naive,
+    softmax_loss_vectorized,
+    svm_loss_naive,
+    svm_loss_vectorized,
+)
 from .optim import SGD, random_search, sgd_step
 from .gradcheck import check_gradient, grad_check_sparse, numerical_gradient
 
@@ -29,6 +36,11 @@ __all__ = [
     "log_softmax",
     "svm_loss",
     "softmax_loss",
+    "linear_loss",
+    "svm_loss_naive",
+    "svm_loss_vectorized",
+    "softmax_loss_naive",
+    "softmax_loss_vectorized",
     "SGD",
     "sgd_step",
     "random_search",

@@ -309,3 +309,131 @@ def sgd_momentum_inplace(p, g, b, lr, momentum, tmp=None):
     else:
         np.multiply(b, lr, out=tmp)
         p -= tmp
+
+
+# ---- model level: linear classifiers --------------------------------------------------
+
+
+def linear_loss(
+    W,
+    X,
+    y,
+    *,
+    loss="softmax",
+    reg=0.0,
+    penalty="l2",
+    l1_ratio=0.5,
+    b=None,
+    sample_weight=None,
+    class_weight=None,
+    indices=None,
+    margin=1.0,
+    squared=False,
+    variant="weston_watkins",
+    label_smoothing=0.0,
+    reduction="mean",
+    grad=True,
+):
+    """loss(X[indices] @ W + b, y[indices]) + reg * R(W) and its gradients, in NumPy: the
+    scores are materialised, the score-level reference gives dS, then dW = Xb.T @ dS."""
+    W = _float(W)
+    X = _float(X)
+    y = np.asarray(y)
+    if indices is not None:
+        idx = np.asarray(indices)
+        X = X[idx]
+        y = y[idx]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[idx]
+    scores = X @ W
+    if b is not None:
+        scores = scores + np.asarray(b, dtype=scores.dtype)
+    kw = dict(sample_weight=sample_weight, class_weight=class_weight, reduction=reduction)
+    if loss == "softmax":
+        data, dS = softmax_cross_entropy(scores, y, label_smoothing=label_smoothing, **kw)
+    else:
+        data, dS = multiclass_hinge(scores, y, margin=margin, squared=squared,
+                                    variant=variant, **kw)
+    if penalty == "l2":
+        R, dR = np.sum(W * W), 2 * W
+    elif penalty == "l1":
+        R, dR = np.sum(np.abs(W)), np.sign(W)
+    else:
+        R = l1_ratio * np.sum(np.abs(W)) + (1 - l1_ratio) * np.sum(W * W)
+        dR = l1_ratio * np.sign(W) + 2 * (1 - l1_ratio) * W
+    total = data + reg * R
+    if not grad:
+        return total
+    dW = X.T @ dS + reg * dR
+    if b is not None:
+        return total, dW, dS.sum(axis=0)
+    return total, dW
+
+
+def svm_loss_naive(W, X, y, reg):
+    """CS231n linear_svm.svm_loss_naive, as written in the assignment (loops)."""
+    dW = np.zeros(W.shape)
+    num_classes = W.shape[1]
+    num_train = X.shape[0]
+    loss = 0.0
+    for i in range(num_train):
+        scores = X[i].dot(W)
+        correct_class_score = scores[y[i]]
+        for j in range(num_classes):
+            if j == y[i]:
+                continue
+            margin = scores[j] - correct_class_score + 1
+            if margin > 0:
+                loss += margin
+                dW[:, j] += X[i]
+                dW[:, y[i]] -= X[i]
+    loss /= num_train
+    dW /= num_train
+    loss += reg * np.sum(W * W)
+    dW += 2 * reg * W
+    return loss, dW
+
+
+def svm_loss_vectorized(W, X, y, reg):
+    """CS231n linear_svm.svm_loss_vectorized, as written in the assignment."""
+    num_train = X.shape[0]
+    scores = X.dot(W)
+    correct = scores[np.arange(num_train), y][:, None]
+    margins = np.maximum(0, scores - correct + 1)
+    margins[np.arange(num_train), y] = 0
+    loss = margins.sum() / num_train + reg * np.sum(W * W)
+    mask = (margins > 0).astype(X.dtype)
+    mask[np.arange(num_train), y] = -mask.sum(axis=1)
+    dW = X.T.dot(mask) / num_train + 2 * reg * W
+    return loss, dW
+
+
+def softmax_loss_naive(W, X, y, reg):
+    """CS231n softmax.softmax_loss_naive, as written in the assignment (loops)."""
+    loss = 0.0
+    dW = np.zeros_like(W)
+    num_train = X.shape[0]
+    num_classes = W.shape[1]
+    for i in range(num_train):
+        scores = X[i].dot(W)
+        scores = scores - np.max(scores)
+        p = np.exp(scores) / np.sum(np.exp(scores))
+        loss += -np.log(p[y[i]])
+        for j in range(num_classes):
+            dW[:, j] += (p[j] - (j == y[i])) * X[i]
+    loss = loss / num_train + reg * np.sum(W * W)
+    dW = dW / num_train + 2 * reg * W
+    return loss, dW
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+    """CS231n softmax.softmax_loss_vectorized, as written in the assignment."""
+    num_train = X.shape[0]
+    scores = X.dot(W)
+    scores = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(scores)
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.log(p[np.arange(num_train), y]).sum() / num_train + reg * np.sum(W * W)
+    p[np.arange(num_train), y] -= 1
+    dW = X.T.dot(p) / num_train + 2 * reg * W
+    return loss, dW

@@ -43,4 +43,39 @@ struct ScoreLossResult {
   LabelError error;
 };
 
+enum class Penalty : int { l2 = 0, l1 = 1, elasticnet = 2 };
+
+// One model-level call: loss(X[idx] @ W + b, y[idx]) + reg * R(W).
+template <class T>
+struct LinearArgs {
+  const T* X = nullptr;  // N x D, row stride ldx, unit column stride
+  int64_t N = 0, D = 0, ldx = 0;
+  const T* W = nullptr;  // D x C, row stride ldw
+  int64_t C = 0, ldw = 0;
+  const T* b = nullptr;          // (C,) or nullptr
+  const int64_t* y = nullptr;    // (N,) labels, or nullptr with soft targets
+  const T* Q = nullptr;          // (N x C) soft targets, row stride ldq, or nullptr
+  int64_t ldq = 0;
+  const int64_t* indices = nullptr;  // (M,) rows of X in [0, N), or nullptr for all
+  int64_t M = 0;
+  const double* sample_weight = nullptr;  // (N,)
+  const double* class_weight = nullptr;   // (C,)
+  ScoreLoss loss = ScoreLoss::softmax;
+  double margin = 1.0;
+  bool squared = false;
+  double label_smoothing = 0.0;
+  Reduction reduction = Reduction::mean;  // mean or sum
+  double reg = 0.0;
+  Penalty penalty = Penalty::l2;
+  double l1_ratio = 0.5;
+  T* dW = nullptr;  // D x C contiguous, or nullptr for the loss only
+  T* db = nullptr;  // (C,) or nullptr
+  int n_threads = 0;
+};
+
+struct LinearResult {
+  double loss = 0.0, data_loss = 0.0, reg_loss = 0.0;
+  LabelError error;
+};
+
 }  // namespace fastloss

@@ -1,0 +1,288 @@
+// Model-level loss: loss(X[idx] @ W + b, y[idx]) + reg * R(W), and dW (db), in one pass
+// over X. Each block of rows is loaded once: its scores (a register-blocked X_b . W),
+// its per-row losses and gradient rows (the score-level block of score.hpp, so the loss
+// math is the same code), and its contribution X_b^T dS to dW, before the block leaves
+// the cache. Rows are split into fixed chunks (a function of the row count only), each
+// with its own dW partial, combined in chunk order: the same bits for every thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "driver.hpp"
+#include "score.hpp"
+#include "simd.hpp"
+#include "types.hpp"
+
+FASTLOSS_NS_BEGIN
+
+// Rows of one block: their X rows stay in L2 from the forward to the backward pass.
+constexpr int kLinearRows = 16;
+// A chunk (one dW partial) holds at least this many rows.
+constexpr int64_t kLinearChunkRows = 128;
+constexpr int64_t kLinearMaxChunks = 64;
+// The dW partials together stay within about this many bytes.
+constexpr int64_t kLinearPartialBytes = int64_t(64) << 20;
+
+// Forward: S[r][c] = x_r . Wt[c] for NR rows at once (each load of W serves NR rows;
+// each row is read front to back, a stream the prefetcher follows) and CG classes.
+template <class T, int NR, int CG>
+FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D,
+                                   const T* FL_RESTRICT Wt, int64_t Dp, int64_t c0, T* S,
+                                   int64_t C) {
+  using V = vec<T>;
+  constexpr int W = width<T>();
+  V acc[NR][CG];
+  for (int r = 0; r < NR; ++r)
+    for (int g = 0; g < CG; ++g) acc[r][g] = V{};
+  const int64_t dfull = D / W * W;
+  for (int64_t d = 0; d < dfull; d += W) {
+    V xv[NR];
+    for (int r = 0; r < NR; ++r) xv[r] = load(x[r] + d);
+    for (int g = 0; g < CG; ++g) {
+      const V w = load(Wt + (c0 + g) * Dp + d);
+      for (int r = 0; r < NR; ++r) acc[r][g] += xv[r] * w;
+    }
+  }
+  if (dfull < D) {  // the partial last chunk of the rows (W is zero padded)
+    V xv[NR];
+    for (int r = 0; r < NR; ++r) xv[r] = load_part(x[r] + dfull, D - dfull, T(0));
+    for (int g = 0; g < CG; ++g) {
+      const V w = load(Wt + (c0 + g) * Dp + dfull);
+      for (int r = 0; r < NR; ++r) acc[r][g] += xv[r] * w;
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int g = 0; g < CG; ++g) S[r * C + c0 + g] = hsum(acc[r][g]);
+}
+
+// All classes of NR rows: groups of kFwdClasses, then the rest.
+constexpr int kFwdClasses = 6;
+
+template <class T, int NR>
+FL_INLINE void linear_forward_rows(const T* const* x, int64_t D, const T* Wt, int64_t Dp,
+                                   int64_t C, T* S) {
+  constexpr int G = kFwdClasses;
+  int64_t c0 = 0;
+  for (; c0 + G <= C; c0 += G) linear_forward_tile<T, NR, G>(x, D, Wt, Dp, c0, S, C);
+  switch (C - c0) {
+    case 5: linear_forward_tile<T, NR, 5>(x, D, Wt, Dp, c0, S, C); break;
+    case 4: linear_forward_tile<T, NR, 4>(x, D, Wt, Dp, c0, S, C); break;
+    case 3: linear_forward_tile<T, NR, 3>(x, D, Wt, Dp, c0, S, C); break;
+    case 2: linear_forward_tile<T, NR, 2>(x, D, Wt, Dp, c0, S, C); break;
+    case 1: linear_forward_tile<T, NR, 1>(x, D, Wt, Dp, c0, S, C); break;
+    default: break;
+  }
+}
+
+template <class T>
+void linear_forward_block(const T* const* xr, int R, int64_t D, const T* Wt, int64_t Dp,
+                          int64_t C, T* S) {
+  int r = 0;
+  for (; r + 2 <= R; r += 2) linear_forward_rows<T, 2>(xr + r, D, Wt, Dp, C, S + r * C);
+  if (r < R) linear_forward_rows<T, 1>(xr + r, D, Wt, Dp, C, S + r * C);
+}
+
+// Backward: dWt[c][d] += sum_r G[r][c] x_r[d], a small GEMM (C x R) . (R x D) done in
+// register tiles of CG classes x DG SIMD chunks of d, each tile loaded and stored once per
+// block while the block's rows stream through it.
+constexpr int kBwdClasses = 5, kBwdChunks = 2;
+
+template <class T, int CG>
+FL_INLINE void linear_backward_tile(const T* const* FL_RESTRICT x, int R, int64_t D,
+                                    const T* FL_RESTRICT G, int64_t C, int64_t c0,
+                                    T* FL_RESTRICT dWt, int64_t Dp) {
+  using V = vec<T>;
+  constexpr int W = width<T>();
+  constexpr int DG = kBwdChunks;
+  const int64_t dfull = D / W * W;
+  for (int64_t d = 0; d < Dp; d += DG * W) {
+    const int nk = int(std::min<int64_t>(DG, (Dp - d) / W));
+    V acc[CG][DG];
+    for (int g = 0; g < CG; ++g)
+      for (int k = 0; k < DG; ++k) acc[g][k] = k < nk ? load(dWt + (c0 + g) * Dp + d + k * W) : V{};
+    for (int r = 0; r < R; ++r) {
+      V xv[DG];
+      for (int k = 0; k < DG; ++k) {
+        const int64_t dk = d + k * W;
+        xv[k] = dk + W <= dfull ? load(x[r] + dk)
+                                : (dk < D ? load_part(x[r] + dk, D - dk, T(0)) : V{});
+      }
+      const T* gr = G + int64_t(r) * C + c0;
+      for (int g = 0; g < CG; ++g) {
+        const V b = splat(gr[g]);
+        for (int k = 0; k < DG; ++k) acc[g][k] += b * xv[k];
+      }
+    }
+    for (int g = 0; g < CG; ++g)
+      for (int k = 0; k < nk; ++k) store(dWt + (c0 + g) * Dp + d + k * W, acc[g][k]);
+  }
+}
+
+template <class T>
+void linear_backward_block(const T* const* xr, int R, int64_t D, const T* G, int64_t C, T* dWt,
+                           int64_t Dp) {
+  constexpr int CGm = kBwdClasses;
+  int64_t c0 = 0;
+  for (; c0 + CGm <= C; c0 += CGm) linear_backward_tile<T, CGm>(xr, R, D, G, C, c0, dWt, Dp);
+  switch (C - c0) {
+    case 4: linear_backward_tile<T, 4>(xr, R, D, G, C, c0, dWt, Dp); break;
+    case 3: linear_backward_tile<T, 3>(xr, R, D, G, C, c0, dWt, Dp); break;
+    case 2: linear_backward_tile<T, 2>(xr, R, D, G, C, c0, dWt, Dp); break;
+    case 1: linear_backward_tile<T, 1>(xr, R, D, G, C, c0, dWt, Dp); break;
+    default: break;
+  }
+}
+
+template <class T>
+LinearResult linear_loss(const LinearArgs<T>& a) {
+  LinearResult res;
+  const int64_t M = a.indices ? a.M : a.N, D = a.D, C = a.C;
+  auto xrow = [&](int64_t i) { return a.indices ? a.indices[i] : i; };
+
+  // The mean's denominator, over the rows taken (labels checked when read).
+  double denom = 1.0;
+  if (a.reduction == Reduction::mean) {
+    denom = 0.0;
+    for (int64_t i = 0; i < M; ++i) {
+      const int64_t k = xrow(i);
+      double w = a.sample_weight ? a.sample_weight[k] : 1.0;
+      if (a.class_weight && a.y) {
+        const int64_t y = a.y[k];
+        if (!label_ok(y, C)) {
+          res.error = LabelError{k, y};
+          return res;
+        }
+        w *= a.class_weight[y];
+      }
+      denom += w;
+    }
+  }
+  const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
+
+  // W transposed (C x Dp, zero padded), the layout of both kernels.
+  const int64_t Dp = chunks<T>(std::max<int64_t>(D, 1)) * width<T>();
+  std::vector<T> Wt(size_t(C * Dp), T(0));
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t c = 0; c < C; ++c) Wt[size_t(c * Dp + d)] = a.W[d * a.ldw + c];
+
+  ScoreLossArgs<T> proto;
+  proto.C = C;
+  proto.loss = a.loss;
+  proto.margin = a.margin;
+  proto.squared = a.squared;
+  proto.label_smoothing = a.label_smoothing;
+  proto.class_weight = a.class_weight;
+  proto.Q = a.Q ? a.Q : nullptr;
+  const SoftmaxParamsHolder<T> params(C, a.class_weight, a.label_smoothing);
+  const bool grad = a.dW != nullptr;
+  const ScoreBlock<T> block = make_score_block(proto, grad, &params.P, scale);
+
+  // Fixed chunks of rows, each with its own partials.
+  const int64_t per_partial = std::max<int64_t>(1, C * Dp * int64_t(sizeof(T)));
+  const int64_t max_chunks =
+      std::max<int64_t>(1, std::min(kLinearMaxChunks, kLinearPartialBytes / per_partial));
+  const int64_t K = std::max<int64_t>(
+      1, std::min(max_chunks, (M + kLinearChunkRows - 1) / kLinearChunkRows));
+  const int64_t rows_per_chunk = (M + K - 1) / K;
+  std::vector<T> dWt(grad ? size_t(K * C * Dp) : 0, T(0));
+  std::vector<double> db(grad && a.db ? size_t(K * C) : 0, 0.0);
+  std::vector<double> lsum(size_t(K), 0.0);
+  std::vector<LabelError> errs(static_cast<size_t>(K));
+
+  const int nt = resolve_threads(a.n_threads);
+  const bool par = nt > 1 && K > 1 && M * D * C >= (int64_t(1) << 16);
+  auto run_chunk = [&](int64_t k) {
+    const int64_t i0 = k * rows_per_chunk, i1 = std::min(M, i0 + rows_per_chunk);
+    T* dW_k = grad ? dWt.data() + k * C * Dp : nullptr;
+    double* db_k = db.empty() ? nullptr : db.data() + k * C;
+    std::vector<T> S(size_t(kLinearRows * C)), Gb(size_t(kLinearRows * C)),
+        Qb(a.Q ? size_t(kLinearRows * C) : 0);
+    int64_t yb[kLinearRows];
+    double swb[kLinearRows];
+    const T* xr[kLinearRows];
+    double acc = 0.0;
+    LabelError& err = errs[size_t(k)];
+    for (int64_t r0 = i0; r0 < i1; r0 += kLinearRows) {
+      const int R = int(std::min<int64_t>(kLinearRows, i1 - r0));
+      for (int r = 0; r < R; ++r) {
+        const int64_t xi = xrow(r0 + r);
+        xr[r] = a.X + xi * a.ldx;
+        if (a.y) yb[r] = a.y[xi];
+        if (a.sample_weight) swb[r] = a.sample_weight[xi];
+        if (a.Q)
+          for (int64_t c = 0; c < C; ++c) Qb[size_t(r * C + c)] = a.Q[xi * a.ldq + c];
+      }
+      linear_forward_block(xr, R, D, Wt.data(), Dp, C, S.data());
+      if (a.b)
+        for (int r = 0; r < R; ++r)
+          for (int64_t c = 0; c < C; ++c) S[size_t(r * C + c)] += a.b[c];
+      ScoreLossArgs<T> sa = proto;
+      sa.S = S.data();
+      sa.N = R;
+      sa.lds = C;
+      sa.y = a.y ? yb : nullptr;
+      sa.Q = a.Q ? Qb.data() : nullptr;
+      sa.ldq = C;
+      sa.sample_weight = a.sample_weight ? swb : nullptr;
+      sa.G = grad ? Gb.data() : nullptr;
+      sa.ldg = C;
+      LabelError e;
+      acc += block(sa, 0, R, e);
+      if (e.row >= 0 && err.row < 0) err = LabelError{xrow(r0 + e.row), e.value};
+      if (e.row >= 0 || !grad) continue;
+      linear_backward_block(xr, R, D, Gb.data(), C, dW_k, Dp);
+      if (db_k)
+        for (int r = 0; r < R; ++r)
+          for (int64_t c = 0; c < C; ++c) db_k[c] += double(Gb[size_t(r * C + c)]);
+    }
+    lsum[size_t(k)] = acc;
+  };
+  if (par) {
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (int64_t k = 0; k < K; ++k) run_chunk(k);
+  } else {
+    for (int64_t k = 0; k < K; ++k) run_chunk(k);
+  }
+  for (const LabelError& e : errs)
+    if (e.row >= 0) {
+      res.error = e;
+      return res;
+    }
+  double total = 0.0;
+  for (double v : lsum) total += v;
+  res.data_loss = a.reduction == Reduction::mean ? total / denom : total;
+
+  // Regularization (never on the bias) and the combination of the partials, in order.
+  double rsum = 0.0;
+  const double l1 = a.penalty == Penalty::l1 ? 1.0 : a.penalty == Penalty::elasticnet ? a.l1_ratio : 0.0;
+  const double l2 = a.penalty == Penalty::l2 ? 1.0 : a.penalty == Penalty::elasticnet ? 1.0 - a.l1_ratio : 0.0;
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t c = 0; c < C; ++c) {
+      const double w = double(a.W[d * a.ldw + c]);
+      if (a.reg != 0.0) rsum += l1 * std::fabs(w) + l2 * w * w;
+      if (!grad) continue;
+      double g = 0.0;
+      for (int64_t k = 0; k < K; ++k) g += double(dWt[size_t((k * C + c) * Dp + d)]);
+      if (a.reg != 0.0) {
+        const double sgn = w > 0.0 ? 1.0 : (w < 0.0 ? -1.0 : 0.0);
+        g += a.reg * (l1 * sgn + 2.0 * l2 * w);
+      }
+      a.dW[d * C + c] = T(g);
+    }
+  }
+  if (grad && a.db)
+    for (int64_t c = 0; c < C; ++c) {
+      double g = 0.0;
+      for (int64_t k = 0; k < K; ++k) g += db[size_t(k * C + c)];
+      a.db[c] = T(g);
+    }
+  res.reg_loss = a.reg * rsum;
+  res.loss = res.data_loss + res.reg_loss;
+  return res;
+}
+
+FASTLOSS_NS_END

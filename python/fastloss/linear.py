@@ -1,0 +1,181 @@
+"""Model-level losses of a linear classifier: loss(X[indices] @ W + b, y[indices]) +
+reg * R(W) and its gradients, fused in one pass over X."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from . import _validate as v
+
+__all__ = [
+    "linear_loss",
+    "svm_loss_naive",
+    "svm_loss_vectorized",
+    "softmax_loss_naive",
+    "softmax_loss_vectorized",
+]
+
+_LOSSES = {"softmax": 2, "hinge": 0}
+_VARIANTS = {"weston_watkins": 0, "crammer_singer": 1}
+_PENALTIES = {"l2": 0, "l1": 1, "elasticnet": 2}
+
+
+def _indices(indices, N):
+    """Row indices as a contiguous int64 vector in [0, N) (negatives count from the end,
+    as in NumPy); repeats are allowed."""
+    try:
+        a = np.asarray(indices)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"indices could not be read as an array: {e}") from None
+    if a.size == 0 and not isinstance(indices, np.ndarray):
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"indices must hold integers; got dtype {a.dtype}")
+    if a.ndim != 1:
+        raise ValueError(f"indices must be a 1-D array of row numbers; got shape {a.shape}")
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() >= N:
+        bad = a >= N
+    else:
+        a = a.astype(np.int64, copy=False)
+        bad = (a < -N) | (a >= N)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"indices[{i}] = {int(a[i])} is out of range for X with {N} rows")
+    a = a.astype(np.int64, copy=False)
+    if a.size and a.min() < 0:
+        a = np.where(a < 0, a + N, a)
+    return np.ascontiguousarray(a)
+
+
+def linear_loss(
+    W,
+    X,
+    y,
+    *,
+    loss="softmax",
+    reg=0.0,
+    penalty="l2",
+    l1_ratio=0.5,
+    b=None,
+    sample_weight=None,
+    class_weight=None,
+    indices=None,
+    margin=1.0,
+    squared=False,
+    variant="weston_watkins",
+    label_smoothing=0.0,
+    reduction="mean",
+    grad=True,
+    n_threads=None,
+):
+    """Loss and gradient of a linear classifier with scores X[indices] @ W + b.
+
+    loss = data_loss(X[indices] @ W + b, y[indices]) + reg * R(W), where data_loss is the
+    score-level ``softmax_cross_entropy`` (loss="softmax") or ``multiclass_hinge``
+    (loss="hinge", with margin, squared, variant) with the same weights and reduction
+    ("mean" or "sum"), and R(W) = sum W**2 (penalty="l2", gradient 2 reg W, as CS231n),
+    sum |W| ("l1"), or l1_ratio sum |W| + (1 - l1_ratio) sum W**2 ("elasticnet"). The bias
+    is never regularized. ``indices`` picks a minibatch of rows (repeats allowed) without
+    copying X[indices]. sample_weight and y are indexed along with X.
+
+    Returns (loss, dW), or (loss, dW, db) when b is given; loss alone when grad=False.
+    """
+    code = v.choice(loss, "loss", _LOSSES)
+    if code == 0:
+        code = v.choice(variant, "variant", _VARIANTS)
+    red = v.reduction(reduction)
+    if red == 0:
+        raise ValueError(
+            "linear_loss supports reduction='mean' or 'sum' (the gradient with respect to W "
+            "of a vector of losses is not a matrix); for per-sample losses call "
+            "multiclass_hinge / softmax_cross_entropy on X @ W + b"
+        )
+    reg = v.real(reg, "reg", 0.0)
+    pen = v.choice(penalty, "penalty", _PENALTIES)
+    l1_ratio = v.real(l1_ratio, "l1_ratio", 0.0, 1.0)
+    margin = v.real(margin, "margin")
+    squared = v.flag(squared, "squared")
+    eps = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
+    grad = v.flag(grad, "grad")
+    nt = v.threads(n_threads)
+    if code != 2 and eps != 0.0:
+        raise ValueError("label_smoothing applies to loss='softmax' only")
+
+    Wa = v.float_array(W, "W")
+    if Wa.ndim != 2:
+        raise ValueError(f"W must be a 2-D (D, C) array; got shape {Wa.shape}")
+    Xa = v.float_array(X, "X")
+    if Xa.ndim != 2:
+        raise ValueError(f"X must be a 2-D (N, D) array; got shape {Xa.shape}")
+    if Xa.shape[1] != Wa.shape[0]:
+        raise ValueError(
+            f"X has shape {Xa.shape} and W has shape {Wa.shape}: X.shape[1] must equal "
+            "W.shape[0]"
+        )
+    N, D = Xa.shape
+    C = Wa.shape[1]
+    dtypes = [Xa.dtype, Wa.dtype]
+    Q = None
+    yl = None
+    ya = y if isinstance(y, np.ndarray) else np.asarray(y)
+    if ya.ndim == 2:
+        if code != 2:
+            raise ValueError("soft (N, C) targets apply to loss='softmax' only")
+        Q = v.float_array(ya, "y")
+        if Q.shape != (N, C):
+            raise ValueError(f"soft targets y have shape {Q.shape}; expected ({N}, {C})")
+        dtypes.append(Q.dtype)
+    else:
+        yl = v.labels(y, N, "y", ("X", Xa.shape))
+    ba = None
+    if b is not None:
+        ba = v.float_array(b, "b")
+        if ba.shape != (C,):
+            raise ValueError(f"b must have shape ({C},) (one bias per class); got {ba.shape}")
+        dtypes.append(ba.dtype)
+    sw, swdt = v.weights(sample_weight, N, "sample_weight", "row of X")
+    cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
+    idx = None if indices is None else _indices(indices, N)
+    M = N if idx is None else idx.shape[0]
+    if red == 2 and M == 0:
+        raise ValueError(
+            "reduction='mean' of an empty batch (no rows) is undefined; use reduction='sum'"
+        )
+    dt = v.result_dtype(*dtypes, swdt, cwdt)
+    Xa = v.rows_view(Xa.astype(dt, copy=False))
+    Wa = v.rows_view(Wa.astype(dt, copy=False))
+    if Q is not None:
+        Q = v.rows_view(Q.astype(dt, copy=False))
+    if ba is not None:
+        ba = np.ascontiguousarray(ba, dtype=dt)
+    dW = np.empty((D, C), dt) if grad else None
+    db = np.empty(C, dt) if grad and ba is not None else None
+    total, _, _ = _core.linear_loss(
+        Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg, pen, l1_ratio,
+        dW, db, nt,
+    )
+    out = dt.type(total)
+    if not grad:
+        return out
+    return (out, dW, db) if db is not None else (out, dW)
+
+
+def svm_loss_vectorized(W, X, y, reg):
+    """CS231n ``linear_svm.svm_loss_vectorized``: (loss, dW), margin 1, mean, reg * sum W^2."""
+    return linear_loss(W, X, y, loss="hinge", reg=reg)
+
+
+def svm_loss_naive(W, X, y, reg):
+    """CS231n ``linear_svm.svm_loss_naive``: the same numbers as the vectorized version."""
+    return linear_loss(W, X, y, loss="hinge", reg=reg)
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+    """CS231n ``softmax.softmax_loss_vectorized``: (loss, dW), mean, reg * sum W^2."""
+    return linear_loss(W, X, y, loss="softmax", reg=reg)
+
+
+def softmax_loss_naive(W, X, y, reg):
+    """CS231n ``softmax.softmax_loss_naive``: the same numbers as the vectorized version."""
+    return linear_loss(W, X, y, loss="softmax", reg=reg)

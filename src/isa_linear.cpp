@@ -1,0 +1,13 @@
+// Instantiates the model-level kernels for one instruction-set level (FASTLOSS_ISA); CMake
+// compiles this file once per level with that level's flags. No math here.
+#include "fastloss/linear.hpp"
+#include "fastloss/linear_kernels.hpp"
+
+namespace fastloss {
+
+const LinearKernels FL_ISA_SYMBOL(linear_kernels) = {
+    &FASTLOSS_ISA::linear_loss<float>,
+    &FASTLOSS_ISA::linear_loss<double>,
+};
+
+}  // namespace fastloss
