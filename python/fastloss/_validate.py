@@ -24,11 +24,11 @@ def _describe(x):
 
 
 def _show(x, limit=60):
-    """repr(x) for an error message, shortened, with its type."""
+    """The type and repr of x for an error message ("str '0.1'"), shortened."""
     r = repr(x)
     if len(r) > limit:
         r = r[: limit - 3] + "..."
-    return f"{r} ({type(x).__name__})"
+    return f"{type(x).__name__} {r}"
 
 
 INT_MAX = 2**31 - 1  # the kernels take sizes and counts as C ints
