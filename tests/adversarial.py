@@ -29,10 +29,6 @@ LAYOUTS = [
 ]
 
 
-def is_float_code(code):
-    return code != "list" and np.dtype(code).kind == "f"
-
-
 def special_values(dtype):
     """NaN, +-inf, +-1e30, subnormals, signed zeros and the extremes of ``dtype``."""
     fi = np.finfo(dtype)
@@ -48,7 +44,8 @@ def present(values, code, layout):
     holds the same numbers. broadcast_* layouts repeat the first row / column (zero
     strides), so the numbers change: read them back with ``np.asarray``."""
     if (code == "list" or layout == "list") and np.size(values) == 0:
-        code, layout = "f8", "c"  # (a list of nothing has no shape)
+        layout = "c"  # (a list of nothing has no shape, nor a dtype)
+        code = np.asarray(values).dtype.str if code == "list" else code
     if code == "list":
         layout = "list"
         a = np.asarray(values)

@@ -33,7 +33,6 @@ from adversarial import (
     api_float,
     assert_matches,
     is_f32_operand,
-    is_float_code,
     pow2_normalised,
     present,
     row_max_abs,
@@ -163,6 +162,14 @@ def weight_operand(draw, rng, n, what):
     return present(w, code, layout)
 
 
+def add_weights(draw, rng, N, C, kw):
+    """Maybe a sample_weight and a class_weight in kw (weight_operand)."""
+    for key, n in (("sample_weight", N), ("class_weight", C)):
+        w = draw(weight_operand(rng, n, key))
+        if w is not None:
+            kw[key] = w
+
+
 # ---------------------------------------------------------------- score-level losses
 
 
@@ -197,12 +204,7 @@ def loss_cases(draw, fn_name):
     if fn_name in ("multiclass_hinge", "softmax_cross_entropy"):
         kw["reduction"] = draw(st.sampled_from(["mean", "sum", "none"]))
         kw["grad"] = draw(st.booleans() | st.just(True))
-        sw = draw(weight_operand(rng, N, "sample"))
-        cw = draw(weight_operand(rng, C, "class"))
-        if sw is not None:
-            kw["sample_weight"] = sw
-        if cw is not None:
-            kw["class_weight"] = cw
+        add_weights(draw, rng, N, C, kw)
         kw["n_threads"] = draw(st.sampled_from([None, None, 1, 2, 3, -1, 64, 10**6, 2**40]))
     if fn_name == "multiclass_hinge":
         kw["variant"] = draw(st.sampled_from(["weston_watkins", "crammer_singer"]))
@@ -309,7 +311,7 @@ def inject(case):
         return ValueError, r"n_threads must be a positive int.*got -3"
     if kind == "n_threads_type":
         kw["n_threads"] = 2.0
-        return TypeError, r"n_threads must be an int or None; got 2.0 \(float\)"
+        return TypeError, r"n_threads must be an int or None; got float 2.0"
     if kind == "variant":
         kw["variant"] = "one_vs_rest"
         return ValueError, r"variant must be one of .*got 'one_vs_rest'"
@@ -500,7 +502,7 @@ def test_softmax_log_softmax_adversarial(seed, shape, code, layout, density, dat
     snap = Snapshot(x)
     for fn, ref in ((fl.softmax, R.softmax), (fl.log_softmax, R.log_softmax)):
         if not isinstance(axis, int):
-            with pytest.raises(TypeError, match=r"axis must be an int; got 1.0 \(float\)"):
+            with pytest.raises(TypeError, match=r"axis must be an int; got float 1.0"):
                 fn(x, axis=axis, n_threads=nt)
             continue
         if not -nd <= axis < nd:
@@ -773,6 +775,179 @@ def test_extract_features_adversarial(seed, N, S, code, layout, special, nt):
     assert got.shape == want.shape and got.dtype == np.float64
     scale = float(np.nanmax(np.where(np.isfinite(want), np.abs(want), 0), initial=0))
     assert_matches(got, want, rtol=1e-12, floor=1e-12 * (scale + 1), what="extract_features")
+
+
+# ---------------------------------------------------------------- model level
+
+
+@st.composite
+def linear_cases(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    N = draw(st.sampled_from([0, 1, 2, 3, 17, 300]))
+    D = draw(st.sampled_from([1, 2, 3, 20]))
+    C = draw(st.sampled_from([1, 2, 3, 10, 17]))
+    xcode, wcode = draw(float_codes), draw(float_codes)
+    if N == 0 and xcode == "list":
+        xcode = "f8"
+    X = float_operand(rng, (N, D), xcode, draw(layouts), draw(densities), scale=1.0)
+    W = float_operand(rng, (D, C), wcode, draw(layouts), draw(densities), scale=0.5)
+    y, ints, badpos = draw(int_labels(rng, N, C))
+    loss = draw(st.sampled_from(["softmax", "hinge"]))
+    kw = dict(loss=loss, reduction=draw(st.sampled_from(["mean", "sum"])),
+              reg=draw(st.sampled_from([0.0, 1e-3, 2.5, 1e30])),
+              penalty=draw(st.sampled_from(["l2", "l1", "elasticnet"])),
+              n_threads=draw(st.sampled_from([None, 1, 3, 10**6])))  # fmt: skip
+    if loss == "hinge":
+        kw["variant"] = draw(st.sampled_from(["weston_watkins", "crammer_singer"]))
+        kw["squared"] = draw(st.booleans())
+    else:
+        kw["label_smoothing"] = draw(st.sampled_from([0.0, 0.1, 1.0]))
+    if draw(st.booleans()):
+        kw["b"] = float_operand(rng, (C,), draw(float_codes), draw(layouts), draw(densities))
+    add_weights(draw, rng, N, C, kw)
+    idx = draw(st.sampled_from([None, None, "repeats", "negative", "empty", "bad"]))
+    if idx and N:
+        k = int(rng.integers(1, 2 * N + 1))
+        rows = rng.integers(0, N, k)
+        if idx == "negative":
+            rows = rows - N
+        if idx == "empty":
+            rows = rows[:0]
+        if idx == "bad":
+            rows[-1] = N
+        codes = ["<i8", "i4", ">i8", "list"] + (["u4", ">u8"] if idx != "negative" else [])
+        kw["indices"] = present(rows, draw(st.sampled_from(codes)),
+                                draw(st.sampled_from(["c", "negative", "unaligned"])))  # fmt: skip
+    note(f"linear_loss seed={seed} N={N} D={D} C={C} X {xcode} W {wcode} badpos={badpos} "
+         f"kw={ {k: (getattr(v, 'shape', v)) for k, v in kw.items()} }")  # fmt: skip
+    return dict(X=X, W=W, y=y, ints=ints, badpos=badpos, kw=kw, N=N, C=C, D=D, idx=idx)
+
+
+def linear_expected_error(case):
+    kw, N = case["kw"], case["N"]
+    if case["idx"] == "bad" and N:
+        k = len(np.asarray(kw["indices"])) - 1
+        return ValueError, rf"indices\[{k}\] = {N} is out of range for X with {N} rows"
+    rows = None
+    if "indices" in kw:
+        rows = np.asarray(kw["indices"]).astype(np.int64) % max(N, 1)
+    if kw["reduction"] == "mean" and (N == 0 if rows is None else rows.size == 0):
+        return ValueError, r"reduction='mean' of an empty batch"
+    if case["badpos"] is not None:  # the first bad label among the rows used
+        used = np.arange(N) if rows is None else rows
+        bad = [int(r) for r in used if not 0 <= case["ints"][r] < case["C"]]
+        if bad:
+            return ValueError, "is not a valid class label"
+    return None
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(linear_cases())
+def test_linear_loss_adversarial(case):
+    """linear_loss: the NumPy reference (fastloss.reference.linear_loss, float64), or a
+    ValueError/TypeError naming the argument; no input modified."""
+    kw = case["kw"]
+    args = (case["W"], case["X"], case["y"])
+    snap = Snapshot(*args, *kw.values())
+    err = linear_expected_error(case)
+    if err:
+        with pytest.raises(err[0], match=err[1]):
+            fl.linear_loss(*args, **kw)
+        return snap.check()
+    out = fl.linear_loss(*args, **kw)
+    snap.check()
+    ops = [case["X"], case["W"]] + [kw[k] for k in ("b", "sample_weight", "class_weight")
+                                    if k in kw]  # fmt: skip
+    dt = np.dtype(np.float32 if all(is_f32_operand(o) for o in ops) else np.float64)
+    loss, dW = out[0], out[1]
+    assert np.asarray(loss).dtype == dt and dW.dtype == dt and dW.shape == (case["D"], case["C"])
+    if "b" in kw:
+        assert out[2].dtype == dt and out[2].shape == (case["C"],)
+    X64 = api_float(case["X"]).astype(np.float64)
+    W64 = api_float(case["W"]).astype(np.float64)
+    rkw = {k: v for k, v in kw.items() if k != "n_threads"}
+    for k in ("b", "sample_weight", "class_weight"):
+        if k in rkw:
+            rkw[k] = np.asarray(api_float(rkw[k]), np.float64)
+    if "indices" in rkw:
+        rkw["indices"] = np.asarray(rkw["indices"]).astype(np.int64)
+    if kw["reduction"] == "mean":  # exact, and keeps the reference's sums in range
+        for k in ("sample_weight", "class_weight"):
+            if k in rkw:
+                rkw[k] = pow2_normalised(rkw[k])
+    with quiet():
+        want = R.linear_loss(W64, X64, np.array(case["ints"], np.int64), **rkw)
+    used = case["N"] if "indices" not in rkw else rkw["indices"].size
+    if kw["reg"] == 0.0 and used == 0:  # no rows, no penalty: 0 (not 0 * R(W), NaN for NaN W)
+        want = (0.0, np.zeros_like(W64)) + ((np.zeros(case["C"]),) if "b" in kw else ())
+    with quiet():
+        # the size of the numbers each result is made of
+        rows = np.arange(case["N"]) if "indices" not in rkw else rkw["indices"] % case["N"]
+        Xr = np.abs(np.nan_to_num(X64[rows], posinf=0, neginf=0))
+        Wa = np.abs(np.nan_to_num(W64, posinf=0, neginf=0))
+        smag = (Xr @ Wa).max(axis=1, initial=0) if rows.size else np.zeros(0)
+        if "b" in rkw:
+            smag = smag + np.nanmax(np.abs(np.nan_to_num(rkw["b"], posinf=0, neginf=0)),
+                                    initial=0)  # fmt: skip
+        sw = np.ones(rows.size) if "sample_weight" not in rkw else rkw["sample_weight"][rows]
+        cwm = 1.0 if "class_weight" not in rkw else float(np.nanmax(rkw["class_weight"]))
+        p = 2 if kw.get("squared") else 1
+        C = case["C"]
+        term = np.abs(sw) * cwm * (C + 1) * (2 + 2 * smag) ** p * (case["D"] + 1)
+        denom = 1.0
+        if kw["reduction"] == "mean":
+            denom = float(np.abs(sw).sum()) if "class_weight" not in rkw else 1.0
+        reg = kw["reg"]
+        Rmag = float(np.sum(Wa * Wa) + np.sum(Wa))
+        loss_floor = term.sum() / (denom or 1.0) + reg * Rmag * (Wa.size + 1)
+        gscale = np.abs(sw) * cwm * (C + 1) * (2 + 2 * smag) ** (p - 1) * (case["D"] + 1)
+        dW_floor = (Xr.T @ gscale)[:, None] / (denom or 1.0) + reg * (2 * Wa + 1) * 4
+    if dt == np.float32 and (smag.max(initial=0) > 1e15 or reg * Rmag > 1e30):
+        note("float32 intermediates may overflow: values not compared")
+        return
+    rtol = RTOL[dt] * 10
+    f32 = dt == np.float32
+    assert_matches(loss, want[0], rtol=rtol, floor=rtol * loss_floor, f32=f32, what="loss")
+    near = False
+    if kw["loss"] == "hinge" and rows.size:  # a margin within rounding of the hinge's kink
+        with quiet():
+            S = X64[rows] @ W64 + (rkw["b"] if "b" in rkw else 0)
+            yy = np.array(case["ints"], np.int64)[rows]
+            m = S - S[np.arange(rows.size), yy][:, None] + 1.0
+            near = bool((np.abs(m) <= 1e-6 * (1 + 2 * smag[:, None])).sum(axis=1).max() > 1)
+    if not near:
+        assert_matches(dW, want[1], rtol=rtol, floor=rtol * dW_floor, f32=f32, what="dW")
+        if "b" in kw:
+            bf = rtol * (gscale.sum() / (denom or 1.0))
+            assert_matches(out[2], want[2], rtol=rtol, floor=bf, f32=f32, what="db")
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["svm_loss_naive", "svm_loss_vectorized",
+       "softmax_loss_naive", "softmax_loss_vectorized"]), layouts, layouts, densities,
+       st.sampled_from([0.0, 5e-6, 1e30, -1.0, float("nan")]))  # fmt: skip
+def test_cs231n_linear_dropins_adversarial(seed, name, xl, wl, density, reg):
+    rng = np.random.default_rng(seed)
+    X = float_operand(rng, (20, 6), "f8", xl, density, scale=1.0)
+    W = float_operand(rng, (6, 4), "f8", wl, density, scale=0.1)
+    y = rng.integers(0, 4, 20)
+    snap = Snapshot(X, W, y)
+    fn = getattr(fl, name)
+    if not (reg >= 0 and math.isfinite(reg)):
+        with pytest.raises(ValueError, match=r"reg must be a finite number >= 0.0"):
+            fn(W, X, y, reg)
+        return snap.check()
+    loss, dW = fn(W, X, y, reg)
+    snap.check()
+    X64, W64 = np.asarray(X, np.float64), np.asarray(W, np.float64)
+    with quiet():
+        wl_, wd_ = getattr(R, name.replace("naive", "vectorized"))(W64, X64, y, reg)
+    scale = 1 + np.nan_to_num(np.abs(X64), posinf=0).sum() * np.nan_to_num(
+        np.abs(W64), posinf=0).max() + reg * np.nansum(W64 * W64)  # fmt: skip
+    assert_matches(loss, wl_, rtol=1e-10, floor=1e-12 * scale, what="loss")
+    assert_matches(dW, wd_, rtol=1e-10, floor=1e-12 * (scale + reg * np.abs(W64) * 4),
+                   what="dW")  # fmt: skip
 
 
 # ---------------------------------------------------------------- optimization
@@ -1073,7 +1248,7 @@ def test_numerical_gradient_adversarial(seed, shape, code, layout, density, h, r
     elif not x.flags.writeable:
         err = ValueError, "x is read-only"
     elif isinstance(h, str):
-        err = TypeError, r"h must be a real number; got '1e-5' \(str\)"
+        err = TypeError, r"h must be a real number; got str '1e-5'"
     elif not (h > 0 and math.isfinite(h)):
         err = ValueError, "h must be a finite number"
     if err:
@@ -1143,6 +1318,9 @@ COVERED = {
     "multiclass_hinge", "softmax_cross_entropy", "svm_loss", "softmax_loss", "softmax",
     "log_softmax", "features.hog", "features.hog_batch", "features.hog_feature",
     "features.color_histogram_hsv", "features.extract_features",
+    "linear_loss", "svm_loss_naive", "svm_loss_vectorized", "softmax_loss_naive",
+    "softmax_loss_vectorized", "linear.linear_loss", "linear.svm_loss_naive",
+    "linear.svm_loss_vectorized", "linear.softmax_loss_naive", "linear.softmax_loss_vectorized",
     "SGD", "sgd_step", "optim.SGD", "optim.sgd_step", "optim.sgd", "optim.sgd_momentum",
     "numerical_gradient", "gradcheck.numerical_gradient", "check_gradient",
     "gradcheck.check_gradient", "grad_check_sparse", "gradcheck.grad_check_sparse",

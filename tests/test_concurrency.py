@@ -51,6 +51,9 @@ def calls():
     sw = readonly(rng.random(20_000))
     cw = readonly(rng.random(10) + 0.5)
     soft = readonly(fl.softmax(rng.normal(size=(20_000, 10))))
+    X = readonly(rng.normal(size=(5_000, 64)))
+    W = readonly(rng.normal(size=(64, 10)) * 0.01)
+    y_X = readonly(rng.integers(0, 10, 5_000))
     images = readonly(rng.integers(0, 256, (40, 32, 32, 3)).astype(np.uint8))
     gray = readonly(rng.random((40, 32, 32)))
     out = [
@@ -68,6 +71,11 @@ def calls():
         ("log_softmax", functools.partial(fl.log_softmax, wide, axis=0)),
         ("svm_loss", functools.partial(fl.svm_loss, small, y_small)),
         ("softmax_loss", functools.partial(fl.softmax_loss, big, y_big)),
+        ("linear_loss", functools.partial(fl.linear_loss, W, X, y_X, reg=1e-3)),
+        ("linear hinge", functools.partial(fl.linear_loss, W, X, y_X, loss="hinge",
+                                           b=np.zeros(10), indices=y_X[:2000])),
+        ("svm_loss_vectorized", functools.partial(fl.svm_loss_vectorized, W, X[:50],
+                                                  y_X[:50], 1e-3)),
         ("hog_batch", functools.partial(F.hog_batch, gray, pixels_per_cell=(4, 4))),
         ("hog", functools.partial(F.hog, gray[0], pixels_per_cell=(4, 4))),
         ("hog_feature", functools.partial(F.hog_feature, images[0])),

@@ -43,12 +43,17 @@ def small_inputs():
         "cw": rng.random(3) + 0.5,
         "q": fl.softmax(rng.normal(size=(4, 3))),
         "img": rng.integers(0, 256, (8, 8, 3)).astype(np.uint8),
+        "X": rng.normal(size=(4, 5)),
+        "W": rng.normal(size=(5, 3)),
+        "p": rng.normal(size=7),
+        "g": rng.normal(size=7) * 1e-6,
     }
 
 
 def call_mix(d):
     """One of each kind of call, on the inputs d: the fast path, conversions, weights,
-    soft targets, the CS231n drop-ins, softmax, features, and errors."""
+    soft targets, the CS231n drop-ins, softmax, features, the model level, an in-place
+    update, and errors."""
     s, s32, sF, y, y8 = d["s"], d["s32"], d["sF"], d["y"], d["y8"]
     return [
         lambda: fl.multiclass_hinge(s, y),
@@ -62,6 +67,8 @@ def call_mix(d):
         lambda: fl.softmax(s),
         lambda: fl.log_softmax(s32, axis=0),
         lambda: F.color_histogram_hsv(d["img"]),
+        lambda: fl.linear_loss(d["W"], d["X"], y, reg=1e-3),
+        lambda: fl.sgd_step(d["p"], d["g"], lr=1e-3),
         lambda: fl.multiclass_hinge(s, d["ybad"]),  # ValueError from the kernel
         lambda: fl.softmax_cross_entropy(s, y, reduction="avg"),  # ValueError in Python
     ]
