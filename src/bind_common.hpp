@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fastloss_bind {
@@ -39,10 +40,19 @@ inline bool is_int64(const py::array& a) {
   throw py::type_error(std::string(name) + " must be " + what);
 }
 
+// The data of `a` starts on a boundary of T (the Python layer copies misaligned views;
+// reading them through a T* would be undefined behaviour). An empty array is never read.
+template <class T>
+void check_aligned(const py::array& a, const char* name) {
+  if (a.size() != 0 && reinterpret_cast<uintptr_t>(a.data()) % alignof(T) != 0)
+    throw py::value_error(std::string(name) + " is not aligned");
+}
+
 // A 2-D array of T with unit column stride; returns its row stride in elements.
 template <class T>
 int64_t row_stride(const py::array& a, const char* name) {
   if (a.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D");
+  check_aligned<T>(a, name);
   if (a.shape(0) == 0 || a.shape(1) == 0) return int64_t(a.shape(1));  // nothing to walk
   if (a.shape(1) > 1 && a.strides(1) != py::ssize_t(sizeof(T)))
     throw py::value_error(std::string(name) + " must have unit column stride");
@@ -61,6 +71,7 @@ const T* optional_vector(const py::object& o, int64_t n, const char* name, bool 
   if (a.ndim() != 1 || a.shape(0) != n || !(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + " must be a contiguous vector of " +
                           std::to_string(n) + " elements");
+  check_aligned<T>(a, name);
   return static_cast<const T*>(a.data());
 }
 
@@ -82,5 +93,7 @@ namespace fastloss_bind {
 py::array pooled_empty(const py::dtype& dt, const std::vector<py::ssize_t>& shape);
 // Frees every block the pool holds.
 void pool_clear();
+// The number of blocks and bytes the pool holds.
+std::pair<size_t, size_t> pool_info();
 
 }  // namespace fastloss_bind

@@ -1,6 +1,7 @@
 // Bindings of the image-feature kernels: take the image stacks the Python layer prepared
 // (fastloss.features), check them cheaply, release the GIL, call the kernel of the active
 // instruction set.
+#include <limits>
 #include <string>
 
 #include "bind_common.hpp"
@@ -30,6 +31,8 @@ fastloss::ImageStack image_stack(const py::array& a, bool gray_ok, bool rgb_ok) 
     throw py::value_error(gray_ok ? (rgb_ok ? "images must be (N, H, W) or (N, H, W, 3)"
                                             : "images must be (N, H, W)")
                                   : "images must be (N, H, W, 3)");
+  if (s.type == fastloss::PixelType::f32) check_aligned<float>(a, "images");
+  if (s.type == fastloss::PixelType::f64) check_aligned<double>(a, "images");
   const py::ssize_t it = dt.itemsize();
   for (py::ssize_t d = 0; d < a.ndim(); ++d)
     if (a.strides(d) % it != 0) throw py::value_error("images have misaligned strides");
@@ -114,6 +117,8 @@ void bind_features(py::module_& m) {
         if (float_code(edges) != 8 || edges.ndim() != 1 || edges.shape(0) < 2 ||
             !(edges.flags() & py::array::c_style))
           throw py::value_error("edges must be a contiguous float64 vector of nbin + 1 edges");
+        if (edges.shape(0) - 1 > py::ssize_t(std::numeric_limits<int>::max()))
+          throw py::value_error("nbin is too large");
         fastloss::HueParams p;
         p.edges = static_cast<const double*>(edges.data());
         p.nbin = int(edges.shape(0) - 1);

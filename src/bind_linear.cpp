@@ -43,6 +43,7 @@ py::tuple linear_loss_t(const py::array& W, const py::array& X, const py::object
     py::array idx = as_array(indices, "indices");
     if (!is_int64(idx) || idx.ndim() != 1 || !(idx.flags() & py::array::c_style))
       throw py::value_error("indices must be a contiguous int64 vector");
+    check_aligned<int64_t>(idx, "indices");
     a.indices = static_cast<const int64_t*>(idx.data());
     a.M = int64_t(idx.shape(0));
     for (int64_t i = 0; i < a.M; ++i)

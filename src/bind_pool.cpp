@@ -68,6 +68,11 @@ struct Pool {
     held += b.bytes;
   }
 
+  std::pair<size_t, size_t> info() {
+    std::lock_guard<std::mutex> lock(mu);
+    return {free_blocks.size(), held};
+  }
+
   void clear() {
     std::lock_guard<std::mutex> lock(mu);
     for (const Block& b : free_blocks) std::free(b.ptr);
@@ -99,6 +104,8 @@ py::array pooled_empty(const py::dtype& dt, const std::vector<py::ssize_t>& shap
 
 void pool_clear() { pool().clear(); }
 
+std::pair<size_t, size_t> pool_info() { return pool().info(); }
+
 }  // namespace fastloss_bind
 
 void bind_pool(pybind11::module_& m) {
@@ -112,4 +119,11 @@ void bind_pool(pybind11::module_& m) {
       "An uninitialised C-contiguous (rows, cols) array, from the output pool when large "
       "(private).");
   m.def("pool_clear", &fastloss_bind::pool_clear, "Free the blocks the output pool holds.");
+  m.def(
+      "pool_info",
+      []() {
+        const auto bi = fastloss_bind::pool_info();
+        return py::make_tuple(bi.first, bi.second);
+      },
+      "(blocks, bytes) the output pool holds for reuse (private: the leak tests).");
 }

@@ -23,6 +23,13 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+settings.register_profile(
+    # .ci/fuzz.sh: one pass of the adversarial tests per seed, repeated for a time budget
+    "fuzz",
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # The contract's tolerances: relative 1e-12 in float64, 1e-5 in float32.
@@ -41,3 +48,11 @@ def pytest_report_header(config):
         f"fastloss SIMD: {i['isa_active']} in use{forced}{note}; best here {i['isa_best']}; "
         f"compiled {' '.join(i['isa_compiled'])}; {i['max_threads']} threads",
     ]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "slow: long-running (the 1,000,000-call leak test, ~15 s); part of the default run, "
+        "deselect with -m 'not slow'",
+    )

@@ -23,6 +23,17 @@ def _describe(x):
     return f"dtype {x.dtype}" if isinstance(x, np.ndarray) else f"type {type(x).__name__}"
 
 
+def _show(x, limit=60):
+    """The type and repr of x for an error message ("str '0.1'"), shortened."""
+    r = repr(x)
+    if len(r) > limit:
+        r = r[: limit - 3] + "..."
+    return f"{type(x).__name__} {r}"
+
+
+INT_MAX = 2**31 - 1  # the kernels take sizes and counts as C ints
+
+
 def float_array(x, name):
     """``x`` as an ndarray of native float32 or float64, by the dtype rules of the API.
 
@@ -54,11 +65,13 @@ def float_array(x, name):
 def rows_view(a):
     """``a`` (2-D float) itself when its rows can be walked with unit column stride, else a
     C-contiguous copy (Fortran order, column-strided or misaligned views)."""
-    if a.flags.c_contiguous:
+    if a.flags.carray or (a.flags.c_contiguous and a.flags.aligned):
         return a
     it = a.itemsize
     s0, s1 = a.strides
-    if (s1 != it and a.shape[1] > 1) or s0 % it or not a.flags.aligned:
+    if not a.flags.aligned:  # (ascontiguousarray keeps a contiguous misaligned view)
+        return a.copy()
+    if (s1 != it and a.shape[1] > 1) or s0 % it:
         return np.ascontiguousarray(a)
     return a
 
@@ -72,7 +85,7 @@ def scores_2d(x, name="scores"):
 
 def labels(y, n, name="y", ref=("scores", None)):
     """``y`` as a contiguous int64 vector of length n (values are checked by the kernels)."""
-    if type(y) is np.ndarray and y.dtype is I64 and y.ndim == 1 and y.flags.c_contiguous:
+    if type(y) is np.ndarray and y.dtype is I64 and y.ndim == 1 and y.flags.carray:
         a = y
     else:
         try:
@@ -90,6 +103,8 @@ def labels(y, n, name="y", ref=("scores", None)):
             i = int(np.argmax(a > np.iinfo(np.int64).max))
             raise ValueError(f"{name}[{i}] = {int(a[i])} is not a valid class label")
         a = np.ascontiguousarray(a, dtype=I64)
+        if not a.flags.aligned:  # a view into a byte buffer at an odd offset
+            a = a.copy()
     if a.shape[0] != n:
         rname, rshape = ref
         raise ValueError(
@@ -110,7 +125,25 @@ def weights(w, n, name, what):
     if neg.any():
         i = int(np.argmax(neg))
         raise ValueError(f"{name}[{i}] = {a[i].item()!r} is negative: weights must be non-negative")
-    return np.ascontiguousarray(a, dtype=F64), a.dtype
+    out = np.ascontiguousarray(a, dtype=F64)
+    return (out if out.flags.aligned else out.copy()), a.dtype
+
+
+_MEAN_SAFE = (2.0**-64, 2.0**64)
+
+
+def mean_weights(w):
+    """Weights ``w`` (a float64 vector or None) with the same weighted mean: ``w`` itself,
+    or, when its largest value is outside [2**-64, 2**64], ``w`` times the power of two that
+    brings that value into [1, 2). The mean is sum(w L) / sum(w), unchanged by the exact
+    scaling, but its denominator then neither underflows (subnormal weights gave infinite
+    gradients) nor overflows (weights near 1e308 gave NaN)."""
+    if w is None or w.size == 0:
+        return w
+    m = float(w.max())
+    if not 0.0 < m < math.inf or _MEAN_SAFE[0] <= m <= _MEAN_SAFE[1]:
+        return w
+    return np.ldexp(w, 1 - math.frexp(m)[1])  # (one factor 2**k would overflow for k > 1023)
 
 
 def result_dtype(*dtypes):
@@ -133,18 +166,18 @@ def threads(n):
     if n is None:
         return 0
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n_threads must be an int or None; got {type(n).__name__}")
+        raise TypeError(f"n_threads must be an int or None; got {_show(n)}")
     n = int(n)
     if n == -1:
         return 0
     if n <= 0:
         raise ValueError(f"n_threads must be a positive int, or -1/None for all cores; got {n}")
-    return n
+    return min(n, INT_MAX)  # more threads than blocks or cores are not started anyway
 
 
 def real(x, name, lo=None, hi=None):
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(x).__name__}")
+        raise TypeError(f"{name} must be a real number; got {_show(x)}")
     v = float(x)
     if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")

@@ -34,15 +34,15 @@ def _pixels(x, name):
     real numbers become float64), with strides that are whole elements."""
     a = x if isinstance(x, np.ndarray) and x.dtype == _U8 else v.float_array(x, name)
     if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
-        a = np.ascontiguousarray(a)
+        a = a.copy()  # (ascontiguousarray would keep a contiguous misaligned view)
     return a
 
 
 def _positive_int(x, name):
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {type(x).__name__}")
-    if x < 1:
-        raise ValueError(f"{name} must be a positive int; got {x}")
+        raise TypeError(f"{name} must be an int; got {v._show(x)}")
+    if not 1 <= x <= v.INT_MAX:
+        raise ValueError(f"{name} must be a positive int of at most {v.INT_MAX}; got {x}")
     return int(x)
 
 

@@ -45,7 +45,8 @@ def _indices(indices, N):
     a = a.astype(np.int64, copy=False)
     if a.size and a.min() < 0:
         a = np.where(a < 0, a + N, a)
-    return np.ascontiguousarray(a)
+    a = np.ascontiguousarray(a)
+    return a if a.flags.aligned else a.copy()  # (a view into a byte buffer at an odd offset)
 
 
 def linear_loss(
@@ -152,6 +153,10 @@ def linear_loss(
         dtypes.append(ba.dtype)
     sw, swdt = v.weights(sample_weight, N, "sample_weight", "row of X")
     cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
+    if red == 2:  # the mean is the same for weights scaled by a power of two
+        sw = v.mean_weights(sw)
+        if Q is None:  # (with soft targets "mean" divides by sum(sw) alone)
+            cw = v.mean_weights(cw)
     idx = None if indices is None else _indices(indices, N)
     M = N if idx is None else idx.shape[0]
     if red == 2 and M == 0:
@@ -165,6 +170,8 @@ def linear_loss(
         Q = v.rows_view(Q.astype(dt, copy=False))
     if ba is not None:
         ba = np.ascontiguousarray(ba, dtype=dt)
+        if not ba.flags.aligned:  # (ascontiguousarray keeps a misaligned vector)
+            ba = ba.copy()
     if meth == 2 or (meth == 0 and (C >= 256 or return_dX)):
         return _chunked(Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg,
                         pen, l1_ratio, grad, return_dX, budget, nt, dt)

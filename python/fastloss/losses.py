@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _core
@@ -25,7 +27,7 @@ _F32, _F64, _I64 = v.F32, v.F64, v.I64
 _INF = float("inf")
 
 
-def _prepare(scores, y, sample_weight, class_weight, soft_ok):
+def _prepare(scores, y, sample_weight, class_weight, soft_ok, red):
     """Normalise the operands shared by the score-level losses.
 
     Returns (S, labels, soft targets, sw, cw, dtype) with S, soft targets in the computing
@@ -40,8 +42,8 @@ def _prepare(scores, y, sample_weight, class_weight, soft_ok):
         and y.ndim == 1
         and y.dtype is _I64
         and (scores.dtype is _F32 or scores.dtype is _F64)
-        and scores.flags.c_contiguous
-        and y.flags.c_contiguous
+        and scores.flags.carray
+        and y.flags.carray
         and y.shape[0] == scores.shape[0]
     ):  # the common call, already normal: no copies, no conversions
         return scores, y, None, None, None, scores.dtype
@@ -60,12 +62,16 @@ def _prepare(scores, y, sample_weight, class_weight, soft_ok):
                     "they must match"
                 )
             qdt = Q.dtype
-        else:
-            y = ya
+        elif isinstance(y, np.ndarray) or ya.size:
+            y = ya  # (an empty list stays a list: labels() takes it as int64)
     if Q is None:
         yl = v.labels(y, N, "y", ("scores", S.shape))
     sw, swdt = v.weights(sample_weight, N, "sample_weight", "sample")
     cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
+    if red == _MEAN:  # the mean is the same for weights scaled by a power of two
+        sw = v.mean_weights(sw)
+        if Q is None:  # (with soft targets "mean" divides by sum(sw) alone)
+            cw = v.mean_weights(cw)
     dt = S.dtype
     if swdt is not None or cwdt is not None or qdt is not None:
         dt = v.result_dtype(S.dtype, swdt, cwdt, qdt)
@@ -136,7 +142,7 @@ def multiclass_hinge(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
-    S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, soft_ok=False)
+    S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, False, red)
     return _finish(S, yl, None, sw, cw, dt, code, margin, squared, 0.0, red, grad, nt)
 
 
@@ -171,7 +177,7 @@ def softmax_cross_entropy(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
-    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, soft_ok=True)
+    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, True, red)
     return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt)
 
 
@@ -181,12 +187,12 @@ def _rowwise(scores, axis, log, n_threads):
     if a.ndim == 0:
         raise ValueError("scores must have at least one dimension")
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an int; got {type(axis).__name__}")
+        raise TypeError(f"axis must be an int; got {v._show(axis)}")
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis {axis} is out of bounds for an array of dimension {a.ndim}")
     moved = np.moveaxis(a, axis, -1)
     shape = moved.shape
-    S = v.rows_view(moved.reshape(-1, shape[-1]) if moved.ndim != 2 else moved)
+    S = v.rows_view(moved.reshape(math.prod(shape[:-1]), shape[-1]) if moved.ndim != 2 else moved)
     out = np.empty(S.shape, S.dtype)
     _core.softmax_rows(S, out, log, nt)
     return np.moveaxis(out.reshape(shape), -1, axis)

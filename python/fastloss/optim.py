@@ -23,11 +23,18 @@ copied back into it before the call returns. The update computes in the paramete
 dtype: a gradient of another real dtype (float64 for a float32 parameter, integers) is
 converted to it first, as PyTorch requires ``param.grad`` to have the parameter's dtype.
 A gradient must have exactly the parameter's shape (no broadcasting).
+
+Threads: the in-place updates (``SGD.step``, ``sgd_step``, ``sgd``, ``sgd_momentum``) hold
+one process-wide lock, so concurrent calls on the same parameters are applied one whole
+step after the other, never interleaved (the kernel releases the GIL, and two updates of
+one array at once would lose steps). Each update is threaded inside already.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 
 import numpy as np
 
@@ -39,6 +46,20 @@ __all__ = ["SGD", "sgd_step", "sgd", "sgd_momentum", "random_search"]
 
 # ---------------------------------------------------------------------------------------
 # Arrays as the kernel's flat vectors
+
+_UPDATE_LOCK = threading.RLock()
+
+
+def _serialized(fn):
+    """fn holds the update lock from its first read of a parameter, momentum buffer or
+    velocity to its last write (copies written back included)."""
+
+    @functools.wraps(fn)
+    def locked(*args, **kwargs):
+        with _UPDATE_LOCK:
+            return fn(*args, **kwargs)
+
+    return locked
 
 
 def _order(a):
@@ -231,6 +252,7 @@ class SGD:
         for s in self.state:
             s["momentum_buffer"] = None
 
+    @_serialized
     def step(self, grads):
         """Update every parameter in place from its gradient.
 
@@ -280,6 +302,7 @@ class SGD:
         )
 
 
+@_serialized
 def sgd_step(
     param,
     grad,
@@ -329,6 +352,7 @@ def _config(config, **defaults):
     return config
 
 
+@_serialized
 def sgd(w, dw, config=None):
     """CS231n ``optim.sgd``: vanilla SGD, ``w -= learning_rate * dw`` in place.
 
@@ -340,6 +364,7 @@ def sgd(w, dw, config=None):
     return w, config
 
 
+@_serialized
 def sgd_momentum(w, dw, config=None):
     """CS231n ``optim.sgd_momentum``: ``v = momentum * v - learning_rate * dw``,
     ``next_w = w + v``.

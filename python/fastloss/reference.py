@@ -82,9 +82,8 @@ def multiclass_hinge(
         m[rows, y] = 0
         h = np.maximum(dt.type(0), m)
         L = (h * h if squared else h).sum(axis=1)
-        d = (m > 0).astype(dt)
-        if squared:
-            d = d * (2 * m)
+        # a term counts only where its margin is > 0 (where(), not (m > 0) * 2m: 0 * -inf)
+        d = np.where(m > 0, 2 * m, dt.type(0)) if squared else (m > 0).astype(dt)
         d[rows, y] = 0
         d[rows, y] = -d.sum(axis=1)
     elif variant == "crammer_singer":
@@ -99,9 +98,7 @@ def multiclass_hinge(
             m = s[rows, j] - s[rows, y] + mg
             h = np.maximum(dt.type(0), m)
             L = h * h if squared else h
-            dm = (m > 0).astype(dt)
-            if squared:
-                dm = dm * (2 * m)
+            dm = np.where(m > 0, 2 * m, dt.type(0)) if squared else (m > 0).astype(dt)
             np.add.at(d, (rows, j), dm)
             np.add.at(d, (rows, y), -dm)
     else:

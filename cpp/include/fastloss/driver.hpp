@@ -31,8 +31,21 @@ inline int max_threads() {
 #endif
 }
 
-inline int resolve_threads(int n_threads) {
-  return n_threads > 0 ? n_threads : max_threads();
+// The most threads one call starts. Threads beyond the number of blocks have nothing to
+// do, and far more threads than processors only cost their creation (a request for 200000
+// threads exhausted the address space and crashed the process); the results never depend
+// on the count.
+inline int thread_cap() {
+#if defined(_OPENMP)
+  return std::max(64, 4 * omp_get_num_procs());
+#else
+  return 1;
+#endif
+}
+
+inline int resolve_threads(int n_threads, int64_t n_blocks) {
+  const int64_t want = n_threads > 0 ? n_threads : max_threads();
+  return int(std::max<int64_t>(1, std::min<int64_t>({want, n_blocks, int64_t(thread_cap())})));
 }
 
 // Rows per block for rows of C elements: a function of C only.
@@ -45,7 +58,7 @@ inline int64_t block_rows(int64_t C) {
 template <class F>
 void for_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, F&& f) {
   const int64_t n_blocks = (N + rows - 1) / rows;
-  const int nt = resolve_threads(n_threads);
+  const int nt = resolve_threads(n_threads, n_blocks);
   const bool par = nt > 1 && n_blocks > 1 && N * std::max<int64_t>(width, 1) >= kParallelMinElems;
   if (!par) {
     for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));

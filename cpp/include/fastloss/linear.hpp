@@ -202,7 +202,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   std::vector<double> lsum(size_t(K), 0.0);
   std::vector<LabelError> errs(static_cast<size_t>(K));
 
-  const int nt = resolve_threads(a.n_threads);
+  const int nt = resolve_threads(a.n_threads, K);
   // Threads only for work worth a fork/join (a 200-row minibatch stays on one thread).
   const bool par = nt > 1 && K > 1 && M * D * C >= (int64_t(1) << 24);
   auto run_chunk = [&](int64_t k) {
@@ -275,13 +275,15 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   for (int64_t d = 0; d < D; ++d) {
     for (int64_t c = 0; c < C; ++c) {
       const double w = double(a.W[d * a.ldw + c]);
-      if (a.reg != 0.0) rsum += l1 * std::fabs(w) + l2 * w * w;
+      // a term with a zero coefficient is absent (not 0 * inf = NaN for an infinite w)
+      if (a.reg != 0.0)
+        rsum += (l1 != 0.0 ? l1 * std::fabs(w) : 0.0) + (l2 != 0.0 ? l2 * w * w : 0.0);
       if (!grad) continue;
       double g = 0.0;
       for (int64_t k = 0; k < K; ++k) g += double(dWt[size_t(k * C * Dp) + packed(d, c)]);
       if (a.reg != 0.0) {
-        const double sgn = w > 0.0 ? 1.0 : (w < 0.0 ? -1.0 : 0.0);
-        g += a.reg * (l1 * sgn + 2.0 * l2 * w);
+        const double sgn = w > 0.0 ? 1.0 : (w < 0.0 ? -1.0 : w * 0.0);  // np.sign: NaN stays
+        g += a.reg * ((l1 != 0.0 ? l1 * sgn : 0.0) + (l2 != 0.0 ? 2.0 * l2 * w : 0.0));
       }
       a.dW[d * C + c] = T(g);
     }

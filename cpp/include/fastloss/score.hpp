@@ -133,7 +133,10 @@ double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double s
     const int64_t i = r0 + r;
     if (yr[r] < 0) continue;
     const double w = a.sample_weight ? a.sample_weight[i] : 1.0;
-    const double wl = w * softmax_ce_loss(soft, yr[r], sm[r], dy[r], aux[r], A[r], P);
+    // C == 0 (soft targets of no class): the empty sum -sum_c q_c log p_c is 0 (the
+    // rearranged A lse - sum_c a_c d_c would be 0 * log 0 = NaN)
+    const double wl = C > 0 ? w * softmax_ce_loss(soft, yr[r], sm[r], dy[r], aux[r], A[r], P)
+                            : w * 0.0;
     if (a.L) a.L[i] = T(wl);
     acc[r & 3] += wl;
   }

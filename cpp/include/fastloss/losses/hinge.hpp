@@ -60,9 +60,11 @@ FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs
   using M = ivec<T>;
   using I = typename VecT<T>::I;
   const int64_t C = CT > 0 ? CT : C_;
+  // The entries outside j* and y are 0 * gs: NaN when gs is (a mean over a zero total
+  // weight, an infinite weight), as the other losses and NumPy give them.
   if (C < 2) {
     if (Grad)
-      for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{});
+      for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{} * gs);
     return T(0);
   }
   const T ninf = -std::numeric_limits<T>::infinity();
@@ -133,7 +135,7 @@ FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, int C, ivec<T> y, T margin, v
   const int n = CT > 0 ? CT : C;
   if (n < 2) {
     if (Grad)
-      for (int j = 0; j < n; ++j) out[j] = V{};
+      for (int j = 0; j < n; ++j) out[j] = V{} * gs;
     return V{};
   }
   const V ninf = splat(-std::numeric_limits<T>::infinity());
@@ -156,9 +158,9 @@ FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, int C, ivec<T> y, T margin, v
   }
   const V m = sj - sy + margin;
   const M all = M{} == 0;
-  if (Grad) {
-    const V d = gs * hinge_slope<Squared>(m, all);
-    for (int j = 0; j < n; ++j) out[j] = ((jstar == j) ? d : V{}) - ((y == j) ? d : V{});
+  if (Grad) {  // gs * (+-slope or 0): the same bits as +-(gs * slope), NaN with gs
+    const V d = hinge_slope<Squared>(m, all);
+    for (int j = 0; j < n; ++j) out[j] = gs * (((jstar == j) ? d : V{}) - ((y == j) ? d : V{}));
   }
   return hinge_term<Squared>(m, all);
 }

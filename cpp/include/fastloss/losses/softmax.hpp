@@ -168,7 +168,8 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
     loss = A * lse - aux;
   } else if (P.eps > T(0)) {
     A = cy * P.keep + P.eps_c * P.sum_cw;
-    loss = A * lse - cy * dy * P.keep - aux * P.eps_c;
+    // with eps = 1 the label's term is absent (not 0 * -inf = NaN where s_y = -inf)
+    loss = A * lse - (P.keep > T(0) ? cy * dy * P.keep : V{}) - aux * P.eps_c;
   } else {
     A = cy;
     loss = cy * (lse - dy);
@@ -195,8 +196,9 @@ FL_INLINE double softmax_ce_loss(bool soft, int64_t y, T lse, T dy_or_ad, T aux,
                                  const SoftmaxCEParams<T>& P) {
   if (soft) return double(A) * double(lse) - double(dy_or_ad);
   const double cy = double(P.cw[y]);
-  if (P.eps > T(0))
-    return double(A) * double(lse) - double(P.keep) * cy * double(dy_or_ad) -
+  if (P.eps > T(0))  // with eps = 1 the label's term is absent (not 0 * -inf = NaN)
+    return double(A) * double(lse) -
+           (P.keep > T(0) ? double(P.keep) * cy * double(dy_or_ad) : 0.0) -
            double(P.eps_c) * double(aux);
   return cy * (double(lse) - double(dy_or_ad));
 }

@@ -1,0 +1,272 @@
+"""Many Python threads calling the kernels at once (issue 8).
+
+The kernels release the GIL, so calls from several Python threads really run at the same
+time (each may also start its own OpenMP threads). On shared read-only inputs every call
+must give the bits a sequential call gives, and large outputs, which come from a shared
+pool, must never be handed to two callers.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import functools
+import threading
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+import fastloss.features as F
+
+N_THREADS = 8
+ROUNDS = 6
+WATCHDOG_S = 600
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def readonly(a):
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.fixture(scope="module")
+def calls():
+    """(name, zero-argument call) pairs over shared read-only inputs: small inputs (one
+    kernel thread), large ones (OpenMP threads inside) and gradients from the pool."""
+    rng = np.random.default_rng(0)
+    small = readonly(rng.normal(size=(37, 10)))
+    y_small = readonly(rng.integers(0, 10, 37))
+    big = readonly(rng.normal(size=(20_000, 10)))  # 1.6 MB gradient: the output pool
+    y_big = readonly(rng.integers(0, 10, 20_000))
+    big32 = readonly(big.astype(np.float32))
+    wide = readonly(rng.normal(size=(300, 700)).astype(np.float32))
+    y_wide = readonly(rng.integers(0, 700, 300))
+    sw = readonly(rng.random(20_000))
+    cw = readonly(rng.random(10) + 0.5)
+    soft = readonly(fl.softmax(rng.normal(size=(20_000, 10))))
+    X = readonly(rng.normal(size=(5_000, 64)))
+    W = readonly(rng.normal(size=(64, 10)) * 0.01)
+    y_X = readonly(rng.integers(0, 10, 5_000))
+    images = readonly(rng.integers(0, 256, (40, 32, 32, 3)).astype(np.uint8))
+    gray = readonly(rng.random((40, 32, 32)))
+    out = [
+        ("hinge small", functools.partial(fl.multiclass_hinge, small, y_small)),
+        ("hinge big", functools.partial(fl.multiclass_hinge, big, y_big, sample_weight=sw)),
+        ("hinge cs f32", functools.partial(fl.multiclass_hinge, big32, y_big,
+                                           variant="crammer_singer", squared=True)),
+        ("hinge wide", functools.partial(fl.multiclass_hinge, wide, y_wide, n_threads=2)),
+        ("ce small", functools.partial(fl.softmax_cross_entropy, small, y_small)),
+        ("ce big", functools.partial(fl.softmax_cross_entropy, big, y_big, class_weight=cw,
+                                     label_smoothing=0.1)),
+        ("ce soft", functools.partial(fl.softmax_cross_entropy, big, soft, reduction="none")),
+        ("ce wide", functools.partial(fl.softmax_cross_entropy, wide, y_wide, n_threads=3)),
+        ("softmax", functools.partial(fl.softmax, big32)),
+        ("log_softmax", functools.partial(fl.log_softmax, wide, axis=0)),
+        ("svm_loss", functools.partial(fl.svm_loss, small, y_small)),
+        ("softmax_loss", functools.partial(fl.softmax_loss, big, y_big)),
+        ("linear_loss", functools.partial(fl.linear_loss, W, X, y_X, reg=1e-3)),
+        ("linear hinge", functools.partial(fl.linear_loss, W, X, y_X, loss="hinge",
+                                           b=np.zeros(10), indices=y_X[:2000])),
+        ("svm_loss_vectorized", functools.partial(fl.svm_loss_vectorized, W, X[:50],
+                                                  y_X[:50], 1e-3)),
+        ("hog_batch", functools.partial(F.hog_batch, gray, pixels_per_cell=(4, 4))),
+        ("hog", functools.partial(F.hog, gray[0], pixels_per_cell=(4, 4))),
+        ("hog_feature", functools.partial(F.hog_feature, images[0])),
+        ("color_histogram_hsv", functools.partial(F.color_histogram_hsv, images[1])),
+        ("extract_features", functools.partial(F.extract_features, images,
+                                               [F.hog_feature, F.color_histogram_hsv])),
+    ]  # fmt: skip
+    return out
+
+
+def as_bytes(result):
+    if isinstance(result, tuple):
+        return tuple(as_bytes(r) for r in result)
+    a = np.asarray(result)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def run_threads(target, n=N_THREADS):
+    """Runs target(k) in n threads started together; re-raises the first error."""
+    barrier = threading.Barrier(n)
+    errors = []
+
+    def body(k):
+        try:
+            barrier.wait()
+            target(k)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_threads_give_the_sequential_bits(calls):
+    want = {name: as_bytes(call()) for name, call in calls}
+    got = [[] for _ in range(N_THREADS)]
+
+    def work(k):
+        order = calls[k % len(calls):] + calls[: k % len(calls)]  # different mixes at once
+        for _ in range(ROUNDS):
+            for name, call in order:
+                got[k].append((name, as_bytes(call())))
+
+    run_threads(work)
+    for k in range(N_THREADS):
+        assert len(got[k]) == ROUNDS * len(calls)
+        for name, b in got[k]:
+            assert b == want[name], f"thread {k}: {name} differs from the sequential call"
+
+
+def test_threads_same_call_at_once(calls):
+    """All 8 threads on the same call at the same moment, for every call."""
+    for name, call in calls:
+        want = as_bytes(call())
+        results = [None] * N_THREADS
+
+        def work(k, call=call):
+            results[k] = as_bytes(call())
+
+        run_threads(work)
+        assert all(r == want for r in results), name
+
+
+def test_pooled_outputs_are_never_shared():
+    """Large gradients come from a pool shared by all threads: each live gradient is a
+    distinct block, filled with its own call's numbers."""
+    rng = np.random.default_rng(1)
+    s = readonly(rng.normal(size=(20_000, 10)))
+    y = readonly(rng.integers(0, 10, 20_000))
+    _, want = fl.softmax_cross_entropy(s, y)
+    held = [[] for _ in range(N_THREADS)]
+
+    def work(k):
+        for i in range(20):
+            _, g = fl.softmax_cross_entropy(s, y)
+            mark, g[0, 0] = g[0, 0], -(k + 1)  # a caller's own mark in its own array ...
+            _, other = fl.softmax_cross_entropy(s, y)  # ... while the others make theirs
+            assert g[0, 0] == -(k + 1) and other[0, 0] == want[0, 0]
+            g[0, 0] = mark
+            if i % 3 == 0:
+                held[k].append(g)  # some stay alive while others return to the pool
+
+    run_threads(work)
+    live = [g for h in held for g in h]
+    ptrs = {g.__array_interface__["data"][0] for g in live}
+    assert len(ptrs) == len(live)
+    for g in live:
+        np.testing.assert_array_equal(g, want)
+
+
+def test_errors_from_many_threads():
+    """Bad labels found inside the kernel, raised in 8 threads at once: each gets its own
+    ValueError with its own first bad position."""
+    s = readonly(np.zeros((50_000, 4)))
+
+    def work(k):
+        y = np.zeros(50_000, np.int64)
+        y[1000 * (k + 1)] = 4 + k
+        for _ in range(5):
+            with pytest.raises(ValueError, match=rf"y\[{1000 * (k + 1)}\] = {4 + k} "):
+                fl.multiclass_hinge(s, y)
+
+    run_threads(work)
+
+
+# ---------------------------------------------------------------- in-place updates
+
+STEPS_PER_THREAD = 10
+
+
+def _sequential(make, steps):
+    p, run = make()
+    for _ in range(steps):
+        run()
+    return p
+
+
+@pytest.mark.parametrize("kind", ["SGD", "SGD strided", "sgd_step", "cs231n sgd"])
+def test_concurrent_steps_are_serialized(kind):
+    """8 threads calling step() on the same parameters at once: every step is applied
+    whole, one after the other (the same gradient each time, so the order does not
+    matter): the parameters and momentum buffers equal 80 sequential steps, bit for bit.
+    Without serialization the threads' reads and writes of the parameter interleave (a
+    torn update) and steps are lost."""
+    from fastloss.optim import sgd
+
+    rng = np.random.default_rng(5)
+    p0 = rng.standard_normal(400_000)  # large: OpenMP threads inside each update
+    g = readonly(rng.standard_normal(400_000))
+
+    def make():
+        if kind == "SGD":
+            p = p0.copy()
+            opt = fl.SGD([p], lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+            return (p, opt), lambda: opt.step([g])
+        if kind == "SGD strided":  # updated through a contiguous copy, copied back
+            parent = np.zeros(2 * p0.size)
+            p = parent[::2]
+            p[:] = p0
+            opt = fl.SGD([p], lr=1e-3, momentum=0.5)
+            return (parent, opt), lambda: opt.step([g])
+        if kind == "sgd_step":
+            p = p0.copy()
+            vel = np.zeros_like(p)
+            return (p, vel), lambda: fl.sgd_step(p, g, lr=1e-3, velocity=vel, momentum=0.9)
+        p = p0.copy()
+        return (p,), lambda: sgd(p, g, {"learning_rate": 1e-3})
+
+    want = _sequential(make, N_THREADS * STEPS_PER_THREAD)
+    got, run = make()
+
+    def work(k):
+        for _ in range(STEPS_PER_THREAD):
+            run()
+
+    run_threads(work)
+    for a, b in zip(got, want):
+        if isinstance(a, np.ndarray):
+            assert a.tobytes() == b.tobytes(), f"{kind}: a torn or lost update"
+        else:  # the optimizer: its momentum buffers
+            for x, y in zip(a.momentum_buffers, b.momentum_buffers):
+                assert x.tobytes() == y.tobytes(), f"{kind}: a torn momentum buffer"
+
+
+def test_steps_and_losses_at_once():
+    """Threads computing losses on read-only data while others update a separate
+    parameter: each side gets exactly its sequential result."""
+    rng = np.random.default_rng(6)
+    s = readonly(rng.normal(size=(20_000, 10)))
+    y = readonly(rng.integers(0, 10, 20_000))
+    want_loss = as_bytes(fl.softmax_cross_entropy(s, y))
+    p0 = rng.standard_normal(100_000)
+    g = readonly(rng.standard_normal(100_000))
+    p_want = p0.copy()
+    for _ in range(4 * 5):
+        fl.sgd_step(p_want, g, lr=1e-2)
+    p = p0.copy()
+    bad = []
+
+    def work(k):
+        for _ in range(5):
+            if k % 2:
+                fl.sgd_step(p, g, lr=1e-2)
+            elif as_bytes(fl.softmax_cross_entropy(s, y)) != want_loss:
+                bad.append(k)
+
+    run_threads(work)
+    assert not bad
+    assert p.tobytes() == p_want.tobytes()
