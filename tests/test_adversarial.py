@@ -1325,9 +1325,39 @@ COVERED = {
     "numerical_gradient", "gradcheck.numerical_gradient", "check_gradient",
     "gradcheck.check_gradient", "grad_check_sparse", "gradcheck.grad_check_sparse",
     "random_search", "optim.random_search",
+    "classifiers.LinearSVM", "classifiers.Softmax",  # test_classifier_inputs, check_estimator
     # not array functions: no adversarial arrays to give them
     "build_info", "show_config", "__version__",
 }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["LinearSVM", "Softmax"])
+def test_classifier_inputs(name):
+    """The estimators on adversarial arrays (scikit-learn's check_estimator, run in
+    tests/test_classifiers.py, covers the rest): NaN/inf rejected naming the problem,
+    read-only, strided and Fortran inputs give the contiguous input's model, inputs are
+    not modified."""
+    from fastloss import classifiers
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    y = np.repeat(["a", "b", "c"], 20)
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[3, 2] = bad
+        with pytest.raises(ValueError, match="(?i)nan|inf"):
+            getattr(classifiers, name)(num_iters=5, random_state=0).fit(Xb, y)
+    ref = getattr(classifiers, name)(num_iters=20, random_state=0).fit(X, y)
+    ro = X.copy()
+    ro.flags.writeable = False
+    big = np.zeros((60, 11))
+    big[:, ::2][:, :5] = X
+    for Xv in (ro, np.asfortranarray(X), big[:, ::2][:, :5]):
+        keep = np.array(Xv, copy=True)
+        m = getattr(classifiers, name)(num_iters=20, random_state=0).fit(Xv, y)
+        np.testing.assert_allclose(m.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(Xv, keep)
+    assert list(ref.predict(X[:3])) == list(m.predict(X[:3]))
 
 
 def test_every_public_function_is_covered():
