@@ -1306,8 +1306,9 @@ def test_gradient_checks_adversarial(seed, loss, code, layout, density, num_chec
     snap.check()
     assert isinstance(err, float) and (math.isnan(err) or 0.0 <= err <= 1.0)
     xa = np.array(api_float(x))
-    # moderate scores (saturated softmax gradients are below the differences' resolution)
-    if np.isfinite(xa).all() and np.abs(xa).max() < 12 and xa.dtype == np.float64:
+    # moderate scores: with |x| up to 12 a softmax gradient entry can be ~1e-11, below what
+    # centred differences with h = 1e-5 resolve (seed=2599 gave 3.5e-4 from rounding alone)
+    if np.isfinite(xa).all() and np.abs(xa).max() < 4 and xa.dtype == np.float64:
         assert err < 1e-4 or loss in ("hinge", "svm")  # a kink of the hinge may be near
 
 
