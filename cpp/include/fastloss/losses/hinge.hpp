@@ -80,7 +80,8 @@ FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs
     nan |= valid & (x != x);
   }
   const T mxs = hmax(mx);
-  const bool any_nan = hmax(nan) != 0;
+  // a true lane is -1: hmax(nan) is 0 unless every lane saw a NaN, hmax(-nan) is 1 if any did
+  const bool any_nan = hmax(M{} - nan) != 0;
   int64_t jstar = -1;
   for (int64_t j = 0; j < C; ++j) {
     if (j == y) continue;
