@@ -93,10 +93,10 @@ FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs
   const T m = s[jstar] - s[y] + margin;
   if (Grad)  // after every read of s (g may be s itself); 0 * gs as above
     for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{} * gs);
-  if (Grad && m > T(0)) {
+  if (Grad && m > T(0)) {  // = (not += on 0 * gs): +-inf, not NaN, for an infinite gs
     const T d = gs * (Squared ? m + m : T(1));
-    g[jstar] += d;
-    g[y] -= d;
+    g[jstar] = d;
+    g[y] = -d;
   }
   const T h = m <= T(0) ? T(0) : m;
   return Squared ? h * h : h;
