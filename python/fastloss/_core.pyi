@@ -34,6 +34,8 @@ def empty(rows: int, cols: int, dtype: np.dtype[Any], /) -> _Array:
     """An uninitialised C-contiguous (rows, cols) array, from the output pool when large."""
 
 def pool_clear() -> None: ...
+def pool_info() -> tuple[int, int]:
+    """(blocks, bytes) the output pool holds for reuse."""
 
 # src/bind_losses.cpp
 def score_loss(

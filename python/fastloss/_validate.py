@@ -32,6 +32,7 @@ def _show(x, limit=60):
 
 
 INT_MAX = 2**31 - 1  # the kernels take sizes and counts as C ints
+INT64_MAX = 2**63 - 1
 
 
 def float_array(x, name):
@@ -83,8 +84,10 @@ def scores_2d(x, name="scores"):
     return a
 
 
-def labels(y, n, name="y", ref=("scores", None)):
-    """``y`` as a contiguous int64 vector of length n (values are checked by the kernels)."""
+def labels(y, n, name="y", ref=("scores", None), n_classes=None, rows=None):
+    """``y`` as a contiguous int64 vector of length n (values are checked by the kernels,
+    except uint64 values above int64's range, checked here among the labels of ``rows``
+    (all by default), naming the first label >= n_classes when given, as the kernels do)."""
     if type(y) is np.ndarray and y.dtype is I64 and y.ndim == 1 and y.flags.carray:
         a = y
     else:
@@ -99,9 +102,14 @@ def labels(y, n, name="y", ref=("scores", None)):
             raise TypeError(f"{name} must hold integer class labels; got {_describe(a)}")
         if a.ndim != 1:
             raise ValueError(f"{name} must be a 1-D array of N labels; got shape {a.shape}")
-        if k == "u" and a.dtype.itemsize == 8 and a.size and a.max() > np.iinfo(np.int64).max:
-            i = int(np.argmax(a > np.iinfo(np.int64).max))
-            raise ValueError(f"{name}[{i}] = {int(a[i])} is not a valid class label")
+        if k == "u" and a.dtype.itemsize == 8 and a.size and a.max() > INT64_MAX:
+            used = a if rows is None or a.shape[0] != n else a[rows]
+            if used.size and used.max() > INT64_MAX:
+                big = used > INT64_MAX if n_classes is None else used >= n_classes
+                j = int(np.argmax(big))
+                i = j if used is a else int(rows[j])
+                rng = "" if n_classes is None else f": labels must be in [0, {n_classes})"
+                raise ValueError(f"{name}[{i}] = {int(a[i])} is not a valid class label{rng}")
         a = np.ascontiguousarray(a, dtype=I64)
         if not a.flags.aligned:  # a view into a byte buffer at an odd offset
             a = a.copy()

@@ -40,7 +40,7 @@ def _centred(f, x, ix, h):
         x[ix] = old
     if xp == xm:
         raise ValueError(
-            f"h={h!r} is too small for x{list(ix)} = {float(old)!r} in {x.dtype}: "
+            f"h={h!r} is too small for x{[int(i) for i in ix]} = {float(old)!r} in {x.dtype}: "
             "x + h and x - h round to the same number; use a larger h"
         )
     return (fp - fm) / (xp - xm)

@@ -132,6 +132,7 @@ def linear_loss(
         )
     N, D = Xa.shape
     C = Wa.shape[1]
+    idx = None if indices is None else _indices(indices, N)
     dtypes = [Xa.dtype, Wa.dtype]
     Q = None
     yl = None
@@ -144,7 +145,7 @@ def linear_loss(
             raise ValueError(f"soft targets y have shape {Q.shape}; expected ({N}, {C})")
         dtypes.append(Q.dtype)
     else:
-        yl = v.labels(y, N, "y", ("X", Xa.shape))
+        yl = v.labels(y, N, "y", ("X", Xa.shape), C, idx)
     ba = None
     if b is not None:
         ba = v.float_array(b, "b")
@@ -157,7 +158,6 @@ def linear_loss(
         sw = v.mean_weights(sw)
         if Q is None:  # (with soft targets "mean" divides by sum(sw) alone)
             cw = v.mean_weights(cw)
-    idx = None if indices is None else _indices(indices, N)
     M = N if idx is None else idx.shape[0]
     if red == 2 and M == 0:
         raise ValueError(

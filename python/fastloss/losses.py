@@ -65,7 +65,7 @@ def _prepare(scores, y, sample_weight, class_weight, soft_ok, red):
         elif isinstance(y, np.ndarray) or ya.size:
             y = ya  # (an empty list stays a list: labels() takes it as int64)
     if Q is None:
-        yl = v.labels(y, N, "y", ("scores", S.shape))
+        yl = v.labels(y, N, "y", ("scores", S.shape), C)
     sw, swdt = v.weights(sample_weight, N, "sample_weight", "sample")
     cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
     if red == _MEAN:  # the mean is the same for weights scaled by a power of two

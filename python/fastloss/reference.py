@@ -361,10 +361,10 @@ def linear_loss(
     else:
         R = l1_ratio * np.sum(np.abs(W)) + (1 - l1_ratio) * np.sum(W * W)
         dR = l1_ratio * np.sign(W) + 2 * (1 - l1_ratio) * W
-    total = data + reg * R
+    total = data + reg * R if reg else data  # reg = 0: no penalty (not 0 * inf = NaN)
     if not grad:
         return total
-    dW = X.T @ dS + reg * dR
+    dW = X.T @ dS + reg * dR if reg else X.T @ dS
     if b is not None:
         return total, dW, dS.sum(axis=0)
     return total, dW

@@ -80,7 +80,8 @@ FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs
     nan |= valid & (x != x);
   }
   const T mxs = hmax(mx);
-  const bool any_nan = hmax(nan) != 0;
+  // a true lane is -1: hmax(nan) is 0 unless every lane saw a NaN, hmax(-nan) is 1 if any did
+  const bool any_nan = hmax(M{} - nan) != 0;
   int64_t jstar = -1;
   for (int64_t j = 0; j < C; ++j) {
     if (j == y) continue;
@@ -92,10 +93,10 @@ FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs
   const T m = s[jstar] - s[y] + margin;
   if (Grad)  // after every read of s (g may be s itself); 0 * gs as above
     for (int64_t k = 0; k < chunks<T>(C); ++k) store_chunk(g, k, C, V{} * gs);
-  if (Grad && m > T(0)) {
+  if (Grad && m > T(0)) {  // = (not += on 0 * gs): +-inf, not NaN, for an infinite gs
     const T d = gs * (Squared ? m + m : T(1));
-    g[jstar] += d;
-    g[y] -= d;
+    g[jstar] = d;
+    g[y] = -d;
   }
   const T h = m <= T(0) ? T(0) : m;
   return Squared ? h * h : h;
