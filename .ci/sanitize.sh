@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${SANITIZE_VENV:-.venv-sanitize}
+BUILD_DIR=${SANITIZE_BUILD_DIR:-build/sanitize}
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/fastloss-sanitize.XXXXXX")
 PYTEST_ARGS=${SANITIZE_PYTEST_ARGS:-tests}
 export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
@@ -28,7 +29,7 @@ grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw a
   /proc/cpuinfo && [[ $LEVELS == *avx2 ]] && LEVELS="$LEVELS;avx512"
 start=$SECONDS
 python -m pip install --quiet --no-build-isolation -Ccmake.define.FASTLOSS_SANITIZE=ON \
-  "-Ccmake.define.FASTLOSS_LEVELS=$LEVELS" -Cbuild-dir=build/sanitize ".[test]"
+  "-Ccmake.define.FASTLOSS_LEVELS=$LEVELS" "-Cbuild-dir=$BUILD_DIR" ".[test]"
 echo "sanitize: build ($LEVELS) $((SECONDS - start)) s"
 
 ASAN_LIB=$(gcc -print-file-name=libasan.so)

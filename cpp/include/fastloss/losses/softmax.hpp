@@ -12,6 +12,7 @@
 // over the block's sums, then the loss. CT > 0 fixes C at compile time.
 #pragma once
 
+#include <cmath>
 #include <limits>
 
 #include "../config.hpp"
@@ -109,22 +110,26 @@ FL_INLINE T softmax_ce_finish(const T* e, int64_t C_, int64_t y, const T* q, T A
   const int64_t C = CT > 0 ? CT : C_;
   const T sum = row_sum<T, CT>(e, C);
   if (!Grad) return sum;
-  const T k1 = gs * A / sum;
+  // gs folded into p's factor saves a multiply, unless gs * A overflows (huge weights):
+  // then (A p - a) * gs, NumPy's order (finite where the true gradient is finite).
+  const bool fold = !q && std::isfinite(gs * A);  // (soft targets may be negative)
+  const T k1 = fold ? gs * A / sum : A / sum, ka = fold ? gs : T(1), kg = fold ? T(1) : gs;
   if (q) {
     for (int64_t k = 0; k < chunks<T>(C); ++k)
-      store_chunk(g, k, C, load_chunk(e, k, C, T(0)) * k1 - soft_weights(q, k, C, P) * gs);
+      store_chunk(g, k, C,
+                  (load_chunk(e, k, C, T(0)) * k1 - soft_weights(q, k, C, P) * ka) * kg);
     return sum;
   }
   using M = ivec<T>;
   using I = typename VecT<T>::I;
   const M yv = M{} + I(y);
-  const vec<T> ky = splat(gs * (P.keep * P.cw[y]));  // the label's share of a, times gs
-  const T k2 = gs * P.eps_c;
+  const vec<T> ky = splat(ka * (P.keep * P.cw[y]));  // the label's share of a (times gs)
+  const T k2 = ka * P.eps_c;
   for (int64_t k = 0; k < chunks<T>(C); ++k) {
     const M at_y = (iota<T>() + I(k * width<T>())) == yv;
     vec<T> v = load_chunk(e, k, C, T(0)) * k1 - (at_y ? ky : vec<T>{});
     if (P.eps > T(0)) v -= load_chunk(P.cw, k, C, T(0)) * k2;
-    store_chunk(g, k, C, v);
+    store_chunk(g, k, C, fold ? v : v * kg);
   }
   return sum;
 }
@@ -175,16 +180,28 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
     loss = cy * (lse - dy);
   }
   if (Grad) {
-    const V k1 = gs * A / sum;
-    for (int j = 0; j < n; ++j) {
-      V g = load(Et + j * W) * k1;
-      if (Soft)
-        g -= gs * ((qcol[j] * P.keep + P.eps_c) * P.cw[j]);
-      else {
-        g -= (y == j) ? gs * cy * P.keep : V{};
+    // gs folded into p's factor saves a multiply per entry, unless gs * A overflows in some
+    // lane (huge weights): then (A p - a) * gs, NumPy's order.
+    const V gA = gs * A;
+    if (!Soft && hsum(gA - gA) == T(0)) {  // every lane finite (soft targets: a_j may exceed A)
+      const V k1 = gA / sum;
+      for (int j = 0; j < n; ++j) {
+        V g = load(Et + j * W) * k1 - ((y == j) ? gs * cy * P.keep : V{});
         if (P.eps > T(0)) g -= gs * (P.eps_c * P.cw[j]);
+        out[j] = g;
       }
-      out[j] = g;
+    } else {
+      const V k1 = A / sum;
+      for (int j = 0; j < n; ++j) {
+        V g = load(Et + j * W) * k1;
+        if (Soft)
+          g -= (qcol[j] * P.keep + P.eps_c) * P.cw[j];
+        else {
+          g -= (y == j) ? cy * P.keep : V{};
+          if (P.eps > T(0)) g -= splat(P.eps_c * P.cw[j]);
+        }
+        out[j] = g * gs;
+      }
     }
   }
   return loss;
