@@ -27,7 +27,8 @@ while [ "$SECONDS" -lt "$end" ]; do
     echo "fuzz: FAILED with --hypothesis-seed=$seed"
     exit 1
   fi
-  n=$(grep -oE "[0-9]+ passing examples" "$log" | awk '{s += $1} END {print s + 0}')
+  # ("N passing examples" or, in newer hypothesis, "N passing, 0 failing ... test cases")
+  n=$( (grep -oE "[0-9]+ passing" "$log" || true) | awk '{s += $1} END {print s + 0}')
   examples=$((examples + n))
   echo "fuzz: $(grep -E "passed|failed" "$log" | tail -1); $n examples"
   passes=$((passes + 1))
