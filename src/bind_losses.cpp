@@ -16,6 +16,22 @@ namespace {
                         std::to_string(C) + ")");
 }
 
+// The kernel of the active instruction set, without the GIL; a bad label raises.
+template <class T>
+double run_score_loss(const fastloss::ScoreLossArgs<T>& a) {
+  const auto& k = FL_SELECT(fastloss::loss_kernels);
+  fastloss::ScoreLossResult r;
+  {
+    py::gil_scoped_release release;
+    if constexpr (sizeof(T) == 4)
+      r = k.score_loss_f32(a);
+    else
+      r = k.score_loss_f64(a);
+  }
+  if (r.error.row >= 0) raise_label_error(r.error, a.C);
+  return r.loss;
+}
+
 template <class T>
 double score_loss_t(const py::array& S, const py::object& y, const py::object& Q,
                     const py::object& sw, const py::object& cw, int loss, double margin,
@@ -63,17 +79,60 @@ double score_loss_t(const py::array& S, const py::object& y, const py::object& Q
       throw py::value_error("loss output must be a writable contiguous vector");
     a.L = static_cast<T*>(l.mutable_data());
   }
-  const auto& k = FL_SELECT(fastloss::loss_kernels);
-  fastloss::ScoreLossResult r;
-  {
-    py::gil_scoped_release release;
-    if constexpr (sizeof(T) == 4)
-      r = k.score_loss_f32(a);
-    else
-      r = k.score_loss_f64(a);
+  return run_score_loss(a);
+}
+
+// ---- The plain call, checked here: C-contiguous aligned native float32/float64 scores of
+// at least one row, a contiguous int64 label vector, "mean", the gradient, all threads.
+// Returns None for anything else (the Python layer then takes its general path, which
+// converts, validates and explains); the same kernel and results as the general path.
+bool plain_array(PyObject* o, int ndim) {
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(o) != api.PyArray_Type_) return false;  // (exactly ndarray, no subclass)
+  const py::array a = py::reinterpret_borrow<py::array>(o);
+  constexpr int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                       py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  return a.ndim() == ndim && (a.flags() & need) == need;
+}
+
+py::object numpy_scalar(int code, double v) {
+  // np.float32 / np.float64, looked up once (never released: the types outlive the module)
+  static py::object* f32 = new py::object(py::module_::import("numpy").attr("float32"));
+  static py::object* f64 = new py::object(py::module_::import("numpy").attr("float64"));
+  return code == 4 ? (*f32)(v) : (*f64)(v);
+}
+
+template <class T>
+py::object score_plain_t(const py::array& S, const py::array& y, int loss, double margin) {
+  fastloss::ScoreLossArgs<T> a;
+  a.S = static_cast<const T*>(S.data());
+  a.N = int64_t(S.shape(0));
+  a.C = int64_t(S.shape(1));
+  a.lds = a.C;
+  a.y = static_cast<const int64_t*>(y.data());
+  a.loss = fastloss::ScoreLoss(loss);
+  a.margin = margin;
+  a.reduction = fastloss::Reduction::mean;
+  a.n_threads = 0;
+  py::array G = pooled_empty(S.dtype(), {py::ssize_t(a.N), py::ssize_t(a.C)});
+  a.G = static_cast<T*>(G.mutable_data());
+  a.ldg = a.C;
+  const double loss_value = run_score_loss(a);
+  return py::make_tuple(numpy_scalar(int(sizeof(T)), loss_value), G);
+}
+
+py::object score_plain(py::handle S_, py::handle y_, int loss, double margin) {
+  if (loss < 0 || loss > 2 || !plain_array(S_.ptr(), 2) || !plain_array(y_.ptr(), 1))
+    return py::none();
+  const py::array S = py::reinterpret_borrow<py::array>(S_);
+  const py::array y = py::reinterpret_borrow<py::array>(y_);
+  if (S.shape(0) < 1 || S.shape(1) < 1 || y.shape(0) != S.shape(0) || !is_int64(y))
+    return py::none();
+  switch (float_code(S)) {
+    case 4: return score_plain_t<float>(S, y, loss, margin);
+    case 8: return score_plain_t<double>(S, y, loss, margin);
+    default: return py::none();
   }
-  if (r.error.row >= 0) raise_label_error(r.error, a.C);
-  return r.loss;
 }
 
 template <class T>
@@ -113,6 +172,9 @@ void bind_losses(py::module_& m) {
         }
       },
       "Score-level loss (private: see fastloss.multiclass_hinge / softmax_cross_entropy).");
+  m.def("score_plain", &score_plain,
+        "The plain score-level call (private): (loss, gradient), or None when the "
+        "arguments need the general path.");
   m.def(
       "softmax_rows",
       [](const py::array& S, py::array& out, bool log, int n_threads) {

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 _Array = npt.NDArray[Any]
+_Scalar = np.floating[Any]
 
 class _BuildInfo(TypedDict):
     version: str
@@ -60,6 +61,14 @@ def score_loss(
     Writes the gradient into grad_out when given (grad_out may be scores itself), each
     row scaled by grad_scale when > 0, else by the reduction's factor; returns the
     reduced loss."""
+
+def score_plain(
+    scores: object, y: object, loss: int, margin: float, /
+) -> tuple[_Scalar, _Array] | None:
+    """The plain call: C-contiguous aligned float32/float64 scores with at least one row,
+    a contiguous int64 label vector, reduction "mean", the gradient, every thread.
+    Returns (loss as a NumPy scalar of the scores' dtype, gradient), or None when the
+    arguments are anything else (the caller then takes the general path)."""
 
 def softmax_rows(scores: _Array, out: _Array, log: bool, n_threads: int, /) -> None:
     """Row-wise softmax (log=False) or log-softmax (log=True) of 2-D scores into out."""

@@ -129,6 +129,22 @@ def multiclass_hinge(
 
     PyTorch's ``multi_margin_loss`` (p=1) equals the Weston-Watkins loss divided by C.
     """
+    if (
+        grad is True
+        and n_threads is None
+        and sample_weight is None
+        and class_weight is None
+        and squared is False
+        and type(reduction) is str
+        and reduction == "mean"
+        and type(variant) is str
+        and variant == "weston_watkins"
+        and type(margin) is float
+        and -_INF < margin < _INF
+    ):  # the plain call (CS231n's svm_loss): checked and computed in one C++ call
+        r = _core.score_plain(scores, y, 0, margin)
+        if r is not None:
+            return r
     code = _HINGE_VARIANTS.get(variant) if type(variant) is str else None
     if code is None:
         code = v.choice(variant, "variant", _HINGE_VARIANTS)
@@ -168,6 +184,19 @@ def softmax_cross_entropy(
 
     Returns loss, or (loss, dscores) when grad is True; the gradient is softmax(s) - q.
     """
+    if (
+        grad is True
+        and n_threads is None
+        and sample_weight is None
+        and class_weight is None
+        and type(reduction) is str
+        and reduction == "mean"
+        and type(label_smoothing) is float
+        and label_smoothing == 0.0
+    ):  # the plain call (CS231n's softmax_loss): checked and computed in one C++ call
+        r = _core.score_plain(scores, y, _SOFTMAX, 1.0)
+        if r is not None:
+            return r
     red = v.REDUCTIONS.get(reduction) if type(reduction) is str else None
     if red is None:
         red = v.reduction(reduction)

@@ -49,10 +49,15 @@ FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D, int
   const int64_t kfull = std::min(k1, D / W);
   for (int64_t k = k0; k < kfull; ++k) {
     V xv[NR];
+#ifdef FL_PF
+    if (c0 == 0 && (k & 1) == 0)
+      for (int r = 0; r < NR; ++r) __builtin_prefetch(x[r] + k * W + FL_PF, 0, 3);
+#endif
     for (int r = 0; r < NR; ++r) xv[r] = load(x[r] + k * W);
     const T* wp = Wt + k * C * W + c0 * W;
     for (int g = 0; g < CG; ++g) {
-      const V w = load(wp + g * W);
+      V w = load(wp + g * W);
+      in_register(w);
       for (int r = 0; r < NR; ++r) acc[r][g] += xv[r] * w;
     }
   }
@@ -113,61 +118,65 @@ void linear_forward_block(const T* const* xr, int R, int64_t D, const T* Wt, int
 // block while the block's rows stream through it.
 constexpr int kBwdClasses = 5, kBwdChunks = 2;
 
+// One step of DG SIMD chunks of d at d, for the classes [c0, c0 + CG).
 template <class T, int CG>
 FL_INLINE void linear_backward_tile(const T* const* FL_RESTRICT x, int R, int64_t D,
                                     const T* FL_RESTRICT G, int64_t C, int64_t c0,
-                                    T* FL_RESTRICT dWt, int64_t Dp) {
+                                    T* FL_RESTRICT dWt, int64_t Dp, int64_t d) {
   using V = vec<T>;
   constexpr int W = width<T>();
   constexpr int DG = kBwdChunks;
   const int64_t dfull = D / W * W;
-  for (int64_t d = 0; d < Dp; d += DG * W) {
-    const int nk = int(std::min<int64_t>(DG, (Dp - d) / W));
-    V acc[CG][DG];
-    auto at = [&](int g, int k) { return dWt + ((d / W) + k) * C * W + (c0 + g) * W; };
-    for (int g = 0; g < CG; ++g)
-      for (int k = 0; k < DG; ++k) acc[g][k] = k < nk ? load(at(g, k)) : V{};
-    auto row = [&](int r, const V* xv) {
-      const T* gr = G + int64_t(r) * C + c0;
-      for (int g = 0; g < CG; ++g) {
-        const V b = gr[g] - V{};  // (a broadcast: x - 0 is x, where 0 + x is not for -0)
-        for (int k = 0; k < DG; ++k) acc[g][k] += b * xv[k];
-      }
-    };
-    if (d + DG * W <= dfull) {  // (all but the last steps: no tests in the row loop)
-      for (int r = 0; r < R; ++r) {
-        V xv[DG];
-        for (int k = 0; k < DG; ++k) xv[k] = load(x[r] + d + k * W);
-        row(r, xv);
-      }
-    } else {
-      for (int r = 0; r < R; ++r) {
-        V xv[DG];
-        for (int k = 0; k < DG; ++k) {
-          const int64_t dk = d + k * W;
-          xv[k] = dk + W <= dfull ? load(x[r] + dk)
-                                  : (dk < D ? load_part(x[r] + dk, D - dk, T(0)) : V{});
-        }
-        row(r, xv);
-      }
+  const int nk = int(std::min<int64_t>(DG, (Dp - d) / W));
+  V acc[CG][DG];
+  auto at = [&](int g, int k) { return dWt + ((d / W) + k) * C * W + (c0 + g) * W; };
+  for (int g = 0; g < CG; ++g)
+    for (int k = 0; k < DG; ++k) acc[g][k] = k < nk ? load(at(g, k)) : V{};
+  auto row = [&](int r, const V* xv) {
+    const T* gr = G + int64_t(r) * C + c0;
+    for (int g = 0; g < CG; ++g) {
+      const V b = gr[g] - V{};  // (a broadcast: x - 0 is x, where 0 + x is not for -0)
+      for (int k = 0; k < DG; ++k) acc[g][k] += b * xv[k];
     }
-    for (int g = 0; g < CG; ++g)
-      for (int k = 0; k < nk; ++k) store(at(g, k), acc[g][k]);
+  };
+  if (d + DG * W <= dfull) {  // (all but the last steps: no tests in the row loop)
+    for (int r = 0; r < R; ++r) {
+      V xv[DG];
+      for (int k = 0; k < DG; ++k) xv[k] = load(x[r] + d + k * W);
+      row(r, xv);
+    }
+  } else {
+    for (int r = 0; r < R; ++r) {
+      V xv[DG];
+      for (int k = 0; k < DG; ++k) {
+        const int64_t dk = d + k * W;
+        xv[k] = dk + W <= dfull ? load(x[r] + dk)
+                                : (dk < D ? load_part(x[r] + dk, D - dk, T(0)) : V{});
+      }
+      row(r, xv);
+    }
   }
+  for (int g = 0; g < CG; ++g)
+    for (int k = 0; k < nk; ++k) store(at(g, k), acc[g][k]);
 }
 
+// Steps of d outermost, so that the rows' lines of a step are read from L2 once and
+// serve every group of classes from L1.
 template <class T>
 void linear_backward_block(const T* const* xr, int R, int64_t D, const T* G, int64_t C, T* dWt,
                            int64_t Dp) {
   constexpr int CGm = kBwdClasses;
-  int64_t c0 = 0;
-  for (; c0 + CGm <= C; c0 += CGm) linear_backward_tile<T, CGm>(xr, R, D, G, C, c0, dWt, Dp);
-  switch (C - c0) {
-    case 4: linear_backward_tile<T, 4>(xr, R, D, G, C, c0, dWt, Dp); break;
-    case 3: linear_backward_tile<T, 3>(xr, R, D, G, C, c0, dWt, Dp); break;
-    case 2: linear_backward_tile<T, 2>(xr, R, D, G, C, c0, dWt, Dp); break;
-    case 1: linear_backward_tile<T, 1>(xr, R, D, G, C, c0, dWt, Dp); break;
-    default: break;
+  constexpr int step = kBwdChunks * width<T>();
+  for (int64_t d = 0; d < Dp; d += step) {
+    int64_t c0 = 0;
+    for (; c0 + CGm <= C; c0 += CGm) linear_backward_tile<T, CGm>(xr, R, D, G, C, c0, dWt, Dp, d);
+    switch (C - c0) {
+      case 4: linear_backward_tile<T, 4>(xr, R, D, G, C, c0, dWt, Dp, d); break;
+      case 3: linear_backward_tile<T, 3>(xr, R, D, G, C, c0, dWt, Dp, d); break;
+      case 2: linear_backward_tile<T, 2>(xr, R, D, G, C, c0, dWt, Dp, d); break;
+      case 1: linear_backward_tile<T, 1>(xr, R, D, G, C, c0, dWt, Dp, d); break;
+      default: break;
+    }
   }
 }
 

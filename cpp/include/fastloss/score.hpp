@@ -186,6 +186,77 @@ FL_INLINE void scatter_lanes(const vec<T>* col, int C, int nl, RowAt row) {
   }
 }
 
+// The same for a compile-time C on SIMD targets with a transpose (simd.hpp): whole-vector
+// loads of the W rows at base (row stride ld), W x W transposes. The loads of the last
+// chunk read up to W - 1 elements past a row's end: the caller checks that these lie in the
+// rows that follow, inside its own block (see lane_block).
+template <class T, int CT>
+constexpr bool lanes_overread() {  // whether gather_lanes_fast reads past a row's end
+  constexpr int W = width<T>(), tail = CT - (CT + W - 1) / W * W + W;
+  return !(tail == W || (tail <= 2 && kHaveCols2));
+}
+
+template <class T, int CT>
+FL_INLINE void gather_lanes_fast(const T* base, int64_t ld, vec<T>* col) {
+  constexpr int W = width<T>(), NB = (CT + W - 1) / W, tail = CT - (NB - 1) * W;
+  if constexpr (tail <= 2 && tail < W && kHaveCols2) {  // (the last two columns by pairs)
+    vec<T> c0, c1;
+    load_cols2(base + (NB - 1) * W, ld, c0, c1);
+    col[(NB - 1) * W] = c0;
+    if constexpr (tail == 2) col[(NB - 1) * W + 1] = c1;
+    for (int b = 0; b + 1 < NB; ++b) {
+      vec<T> v[W];
+      for (int l = 0; l < W; ++l) v[l] = load(base + l * ld + b * W);
+      transpose(v);
+      for (int j = 0; j < W; ++j) col[b * W + j] = v[j];
+    }
+    return;
+  }
+  for (int b = 0; b < NB; ++b) {
+    vec<T> v[W];
+    for (int l = 0; l < W; ++l) v[l] = load(base + l * ld + b * W);
+    transpose(v);
+    for (int j = 0; j < W; ++j)
+      if (b * W + j < CT) col[b * W + j] = v[j];
+  }
+}
+
+// row l of base = the lanes l of col, for all W rows. With contiguous rows (ld == CT) the
+// last chunk of row l is stored whole: what spills into row l + 1 is rewritten when that
+// row is stored next (the last row stores only its own elements); else element-wise.
+template <class T, int CT>
+FL_INLINE void scatter_lanes_fast(const vec<T>* col, T* base, int64_t ld) {
+  constexpr int W = width<T>(), NB = (CT + W - 1) / W, tail = CT - (NB - 1) * W;
+  if constexpr (tail <= 2 && tail < W && kHaveCols2) {
+    for (int b = 0; b + 1 < NB; ++b) {
+      vec<T> v[W];
+      for (int j = 0; j < W; ++j) v[j] = col[b * W + j];
+      transpose(v);
+      for (int l = 0; l < W; ++l) store(base + l * ld + b * W, v[l]);
+    }
+    if constexpr (tail == 2) {
+      store_cols2(base + (NB - 1) * W, ld, col[(NB - 1) * W], col[(NB - 1) * W + 1]);
+    } else {  // one column
+      for (int l = 0; l < W; ++l) base[l * ld + (NB - 1) * W] = col[(NB - 1) * W][l];
+    }
+    return;
+  }
+  vec<T> v[NB][W];
+  for (int b = 0; b < NB; ++b) {
+    for (int j = 0; j < W; ++j) v[b][j] = b * W + j < CT ? col[b * W + j] : vec<T>{};
+    transpose(v[b]);
+  }
+  const bool spill = ld == CT && W - tail <= CT;
+  for (int l = 0; l < W; ++l) {
+    T* r = base + l * ld;
+    for (int b = 0; b + 1 < NB; ++b) store(r + b * W, v[b][l]);
+    if (tail == W || (spill && l + 1 < W))
+      store(r + (NB - 1) * W, v[NB - 1][l]);
+    else
+      store_part(r + (NB - 1) * W, v[NB - 1][l], tail);
+  }
+}
+
 template <class T, int CT, bool Grad, class LaneFn>
 double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
                   LabelError& err, bool class_in_weight, const LaneFn& fn) {
@@ -199,6 +270,19 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
   alignas(64) double w[W];
   int64_t row[W];
   double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
+  using DV = typename VecT<double, W * int(sizeof(double))>::V;  // W doubles
+  DV vacc{};  // full groups without per-row outputs: a chain per lane, fixed order
+  // Whole-vector loads of a group read up to W - 1 elements past its last row: fast only
+  // when the next row exists, belongs to this block (no other thread writes it), and the
+  // overread ends inside it.
+  constexpr int NBv = (NC + W - 1) / W;
+  auto fast_rows = [&](int64_t ld, int64_t i0) {
+    if constexpr (CT > 0) {
+      if (!has_transpose<T>() || ld < C) return false;
+      return !lanes_overread<T, CT>() || (i0 + W < r1 && NBv * W <= ld + C);
+    }
+    return false;
+  };
   for (int64_t i0 = r0; i0 < r1; i0 += W) {
     const int nl = int(std::min<int64_t>(W, r1 - i0));
     M y{};
@@ -217,11 +301,23 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
           gs[l] = T(w[l] * scale);
         }
       } else {
-        for (int l = 0; l < W; ++l) w[l] = 1.0;
-        gs = splat(T(scale));
+        gs = splat(T(scale));  // (w unused: unit weights)
       }
-      gather_lanes<T, CT>([&](int l) { return a.S + (i0 + l) * a.lds; }, C, col);
-      if (a.Q) gather_lanes<T, CT>([&](int l) { return a.Q + (i0 + l) * a.ldq; }, C, qcol);
+      if constexpr (CT > 0 && has_transpose<T>()) {
+        if (fast_rows(a.lds, i0))
+          gather_lanes_fast<T, CT>(a.S + i0 * a.lds, a.lds, col);
+        else
+          gather_lanes<T, CT>([&](int l) { return a.S + (i0 + l) * a.lds; }, C, col);
+        if (a.Q) {
+          if (fast_rows(a.ldq, i0))
+            gather_lanes_fast<T, CT>(a.Q + i0 * a.ldq, a.ldq, qcol);
+          else
+            gather_lanes<T, CT>([&](int l) { return a.Q + (i0 + l) * a.ldq; }, C, qcol);
+        }
+      } else {
+        gather_lanes<T, CT>([&](int l) { return a.S + (i0 + l) * a.lds; }, C, col);
+        if (a.Q) gather_lanes<T, CT>([&](int l) { return a.Q + (i0 + l) * a.ldq; }, C, qcol);
+      }
     } else {
       for (int l = 0; l < W; ++l) {
         const int64_t i = i0 + std::min(l, nl - 1);
@@ -244,15 +340,45 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
       gather_lanes<T, CT>([&](int l) { return a.S + row[l] * a.lds; }, C, col);
       if (a.Q) gather_lanes<T, CT>([&](int l) { return a.Q + row[l] * a.ldq; }, C, qcol);
     }
-    const V loss = fn(col, qcol, C, y, gs, out);
-    for (int l = 0; l < nl; ++l) {
-      const double wl = w[l] * double(loss[l]);
-      if (a.L) a.L[i0 + l] = T(wl);
-      acc[l & 3] += wl;
+    // the label's score of each lane, read from its row (an invalid label reads class 0)
+    V sy{};
+    if (a.y) {
+      if (simple && a.lds < (int64_t(1) << 27))
+        sy = gather_at(a.S + i0 * a.lds, iota<T>() * I(a.lds) + y);
+      else
+        for (int l = 0; l < W; ++l) sy[l] = a.S[(simple ? i0 + l : row[l]) * a.lds + y[l]];
     }
-    if (Grad) scatter_lanes<T, CT>(out, C, nl, [&](int l) { return a.G + (i0 + l) * a.ldg; });
+    const V loss = fn(col, qcol, C, y, sy, gs, out);
+    if (nl == W && !a.L) {
+      if (simple && !a.sample_weight) {
+        vacc += __builtin_convertvector(loss, DV);
+      } else {
+        DV wv;
+        std::memcpy(&wv, w, sizeof wv);
+        vacc += __builtin_convertvector(loss, DV) * wv;
+      }
+    } else {
+      for (int l = 0; l < nl; ++l) {
+        const double wl = (simple && !a.sample_weight ? 1.0 : w[l]) * double(loss[l]);
+        if (a.L) a.L[i0 + l] = T(wl);
+        acc[l & 3] += wl;
+      }
+    }
+    if (Grad) {
+      if constexpr (CT > 0 && has_transpose<T>()) {
+        if (nl == W && a.ldg >= C) {
+          scatter_lanes_fast<T, CT>(out, a.G + i0 * a.ldg, a.ldg);
+          continue;
+        }
+      }
+      scatter_lanes<T, CT>(out, C, nl, [&](int l) { return a.G + (i0 + l) * a.ldg; });
+    }
   }
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  alignas(64) double lanes[W];
+  std::memcpy(lanes, &vacc, sizeof lanes);
+  for (int h = W / 2; h > 0; h /= 2)  // the lanes' chains, pairwise
+    for (int l = 0; l < h; ++l) lanes[l] += lanes[l + h];
+  return lanes[0] + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
 }
 
 // The options of the cross-entropy for one call, with the class weights as T.
@@ -309,23 +435,23 @@ double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int
     if constexpr (K == BlockKind::hinge_ww || K == BlockKind::hinge_ww2) {
       constexpr bool Sq = K == BlockKind::hinge_ww2;
       return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
-                                     [&](const V* c, const V*, int C, M y, V gs, V* o) {
-                                       return hinge_ww_lanes<T, Sq, Grad, CT>(c, C, y, mg, gs, o);
+                                     [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
+                                       return hinge_ww_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
                                      });
     } else if constexpr (K == BlockKind::hinge_cs || K == BlockKind::hinge_cs2) {
       constexpr bool Sq = K == BlockKind::hinge_cs2;
       return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
-                                     [&](const V* c, const V*, int C, M y, V gs, V* o) {
-                                       return hinge_cs_lanes<T, Sq, Grad, CT>(c, C, y, mg, gs, o);
+                                     [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
+                                       return hinge_cs_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
                                      });
     } else {
       constexpr bool Soft = K == BlockKind::ce_soft;
       const SoftmaxCEParams<T>& P = *sb.P;
       return lane_block<T, CT, Grad>(a, r0, r1, scale, err, false,
-                                     [&](const V* c, const V* q, int C, M y, V gs, V* o) {
-                                       alignas(64) T Et[kLaneMaxC * width<T>()];
-                                       return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, gs,
-                                                                                 P, Et, o);
+                                     [&](const V* c, const V* q, int C, M y, V sy, V gs, V* o) {
+                                       V E[kLaneMaxC];
+                                       return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, sy,
+                                                                                 gs, P, E, o);
                                      });
     }
   } else {  // long rows (or C == 1): SIMD along the row

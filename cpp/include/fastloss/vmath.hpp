@@ -9,8 +9,10 @@
 // over the whole range in tests/test_vmath.py). Positive x is outside the contract.
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "config.hpp"
+#include "simd.hpp"
 
 FASTLOSS_NS_BEGIN
 
@@ -22,62 +24,91 @@ FL_INLINE To bits_as(From v) {
   return t;
 }
 
-FL_INLINE double vexp(double x) {
-  const double log2e = 1.4426950408889634074;
-  const double ln2_hi = 6.93147180369123816490e-01;
-  const double ln2_lo = 1.90821492927058770002e-10;
-  const double shift = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
-  const double lo = -760.0;                 // exp(lo) rounds to 0
-  const double xc = x < lo ? lo : x;        // NaN stays NaN
-  const double t = xc * log2e + shift;
-  const double n = t - shift;
-  const int64_t ni = bits_as<int64_t>(t) - bits_as<int64_t>(shift);
-  const double r = (xc - n * ln2_hi) - n * ln2_lo;
-  double p = 1.0 / 6227020800.0;  // 1/13!
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  const int64_t n1 = ni >> 1, n2 = ni - n1;
-  const double s1 = bits_as<double>(uint64_t(n1 + 1023) << 52);
-  const double s2 = bits_as<double>(uint64_t(n2 + 1023) << 52);
-  return (p * s1) * s2;
+// The constants of exp for one element type.
+template <class F>
+struct ExpConst;
+template <>
+struct ExpConst<float> {
+  static constexpr float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f,
+                         ln2_lo = -2.12194440e-4f;
+  static constexpr float shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  static constexpr float lo = -110.0f;         // exp(lo) rounds to 0
+  static constexpr int bias = 127, mant = 23, degree = 7;
+  static constexpr float coef[8] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                    1.0f / 6.0f,    0.5f,          1.0f,          1.0f};
+};
+template <>
+struct ExpConst<double> {
+  static constexpr double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01,
+                          ln2_lo = 1.90821492927058770002e-10;
+  static constexpr double shift = 6755399441055744.0;  // 1.5 * 2^52
+  static constexpr double lo = -760.0;
+  static constexpr int bias = 1023, mant = 52, degree = 13;
+  static constexpr double coef[14] = {
+      1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+      1.0 / 40320.0,      1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,
+      1.0 / 6.0,          0.5,               1.0,              1.0};
+};
+
+// The element type of a scalar or of a SIMD vector, the bits as integers, and 2^n.
+template <class V>
+struct ElemOf {
+  using type = V;
+};
+template <>
+struct ElemOf<vec<float>> {
+  using type = float;
+};
+template <>
+struct ElemOf<vec<double>> {
+  using type = double;
+};
+FL_INLINE int32_t int_bits(float x) { return bits_as<int32_t>(x); }
+FL_INLINE int64_t int_bits(double x) { return bits_as<int64_t>(x); }
+FL_INLINE ivec<float> int_bits(vec<float> x) { return ivec<float>(x); }
+FL_INLINE ivec<double> int_bits(vec<double> x) { return ivec<double>(x); }
+FL_INLINE float pow2(int32_t n) { return bits_as<float>(uint32_t(n + 127) << 23); }
+FL_INLINE double pow2(int64_t n) { return bits_as<double>(uint64_t(n + 1023) << 52); }
+FL_INLINE vec<float> pow2(ivec<float> n) { return vec<float>((n + 127) << 23); }
+FL_INLINE vec<double> pow2(ivec<double> n) { return vec<double>((n + 1023) << 52); }
+
+// exp(xc) = 2^n p: returns p (the polynomial of the reduced argument) and sets n, for one
+// element or a SIMD vector of them, by the same operations (so the same bits per lane).
+template <class V, class I>
+FL_INLINE V exp_reduced(V xc, I& ni) {
+  using K = ExpConst<typename ElemOf<V>::type>;
+  const V t = xc * K::log2e + K::shift;
+  const V n = t - K::shift;
+  ni = int_bits(t) - int_bits(V{} + K::shift);
+  const V r = (xc - n * K::ln2_hi) - n * K::ln2_lo;
+  V p = V{} + K::coef[0];
+  for (int k = 1; k <= K::degree; ++k) p = p * r + K::coef[k];
+  return p;
 }
 
-FL_INLINE float vexp(float x) {
-  const float log2e = 1.44269504088896341f;
-  const float ln2_hi = 0.693359375f;
-  const float ln2_lo = -2.12194440e-4f;
-  const float shift = 12582912.0f;  // 1.5 * 2^23
-  const float lo = -110.0f;         // exp(lo) rounds to 0
-  const float xc = x < lo ? lo : x;
-  const float t = xc * log2e + shift;
-  const float n = t - shift;
-  const int32_t ni = bits_as<int32_t>(t) - bits_as<int32_t>(shift);
-  const float r = (xc - n * ln2_hi) - n * ln2_lo;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t n1 = ni >> 1, n2 = ni - n1;
-  const float s1 = bits_as<float>(uint32_t(n1 + 127) << 23);
-  const float s2 = bits_as<float>(uint32_t(n2 + 127) << 23);
-  return (p * s1) * s2;
+// exp for x <= 0 or NaN, one element or a vector: x clamped below (exp = 0 there), and the
+// split scaling 2^(n/2) 2^(n - n/2), so that a subnormal result is rounded once.
+template <class V>
+FL_INLINE V vexp(V x) {
+  using F = typename ElemOf<V>::type;
+  const V lo = V{} + ExpConst<F>::lo;
+  decltype(int_bits(x)) ni;
+  const V p = exp_reduced(x < lo ? lo : x, ni);  // NaN stays NaN
+  const decltype(ni) n1 = ni >> 1, n2 = ni - n1;
+  return (p * pow2(n1)) * pow2(n2);
 }
 
+// The same where every lane's 2^n is a normal number, i.e. x >= kExpNormalMin<F> (or NaN):
+// one multiply by 2^n, which rounds exactly like the split scaling (both exact there).
+template <class F>
+constexpr F kExpNormalMin = sizeof(F) == 4 ? F(-86.5) : F(-707.0);
+
+template <class V>
+FL_INLINE V vexp_normal(V x) {
+  decltype(int_bits(x)) ni;
+  const V p = exp_reduced(x, ni);
+  return p * pow2(ni);
+}
 // Branch-free natural log for float and double: x = 2^e * m with m in [sqrt(1/2), sqrt(2)),
 // log(m) = 2 atanh(z), z = (m - 1) / (m + 1), |z| <= 0.1716, by its odd series (11 terms
 // in double, 5 in float: truncation below 1e-17 / 1e-8). log(0) = -inf, log(inf) = inf,
@@ -136,6 +167,18 @@ FL_INLINE float vlog(float x) {
   r = x == std::numeric_limits<float>::infinity() ? x : r;
   r = (x < 0.0f || x != x) ? std::numeric_limits<float>::quiet_NaN() : r;
   return r;
+}
+
+// v[j] = exp(v[j]) for j < n, v[j] <= 0 (or NaN); lo <= min_j v[j] lane by lane (NaN
+// lanes aside): one test for all the vectors.
+template <class V>
+FL_INLINE void vexp_vectors(V* v, int64_t n, V lo) {
+  using T = std::remove_reference_t<decltype(lo[0])>;
+  if (!any(lo < kExpNormalMin<T>)) {
+    for (int64_t j = 0; j < n; ++j) v[j] = vexp_normal(v[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) v[j] = vexp(v[j]);
+  }
 }
 
 // out[k] = exp(in[k]) for k < n; in and out may be the same array.

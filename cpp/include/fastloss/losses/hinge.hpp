@@ -103,17 +103,16 @@ FL_INLINE T hinge_cs_row(const T* s, int64_t C_, int64_t y, T margin, T* g, T gs
 }
 
 // ---- The same math over W rows at once ("lanes"), for rows of at most 16 classes -------
-// col[j] holds class j's scores of W rows (one row per SIMD lane), y their labels, gs
-// their gradient scales. Returns the unweighted losses and, when Grad, writes out[j] =
+// col[j] holds class j's scores of W rows (one row per SIMD lane), y their labels, sy
+// their label's scores (col[y] lane by lane), gs their gradient scales. Returns the unweighted losses and, when Grad, writes out[j] =
 // gs * dL/ds_j. No horizontal operation: every step is one vector op per class.
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, int C, ivec<T> y, T margin, vec<T> gs,
-                                vec<T>* out) {
+FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, int C, ivec<T> y, vec<T> sy, T margin,
+                                vec<T> gs, vec<T>* out) {
   using V = vec<T>;
   const int n = CT > 0 ? CT : C;
-  V sy{}, acc{}, cnt{};
-  for (int j = 0; j < n; ++j) sy = (y == j) ? col[j] : sy;
+  V acc{}, cnt{};
   for (int j = 0; j < n; ++j) {
     const V m = col[j] - sy + margin;
     acc += hinge_term<Squared>(m, y != j);
@@ -129,8 +128,8 @@ FL_INLINE vec<T> hinge_ww_lanes(const vec<T>* col, int C, ivec<T> y, T margin, v
 }
 
 template <class T, bool Squared, bool Grad, int CT>
-FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, int C, ivec<T> y, T margin, vec<T> gs,
-                                vec<T>* out) {
+FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, int C, ivec<T> y, vec<T> sy, T margin,
+                                vec<T> gs, vec<T>* out) {
   using V = vec<T>;
   using M = ivec<T>;
   const int n = CT > 0 ? CT : C;
@@ -152,11 +151,8 @@ FL_INLINE vec<T> hinge_cs_lanes(const vec<T>* col, int C, ivec<T> y, T margin, v
     const M hit = (y != j) & ((nan & (col[j] != col[j])) | (~nan & (col[j] == mx)));
     jstar = ((jstar < 0) & hit) ? M{} + j : jstar;
   }
-  V sj{}, sy{};
-  for (int j = 0; j < n; ++j) {
-    sj = (jstar == j) ? col[j] : sj;
-    sy = (y == j) ? col[j] : sy;
-  }
+  V sj{};
+  for (int j = 0; j < n; ++j) sj = (jstar == j) ? col[j] : sj;
   const V m = sj - sy + margin;
   const M all = M{} == 0;
   if (Grad) {  // gs * (+-slope or 0): the same bits as +-(gs * slope), NaN with gs

@@ -135,34 +135,40 @@ FL_INLINE T softmax_ce_finish(const T* e, int64_t C_, int64_t y, const T* q, T A
 }
 
 // ---- The same math over W rows at once ("lanes"), for rows of at most 16 classes -------
-// col[j] (qcol[j]) holds class j's scores (soft targets) of W rows, one row per lane;
-// Et is scratch for CT vectors. Returns the unweighted losses and, when Grad, writes
-// out[j] = gs * dL/ds_j. The exps of all CT x W entries are one flat vexp pass.
+// col[j] (qcol[j]) holds class j's scores (soft targets) of W rows, one row per lane, sy
+// the scores at their labels (col[y] lane by lane);
+// E is scratch for CT vectors. Returns the unweighted losses and, when Grad, writes
+// out[j] = gs * dL/ds_j. The exps of all CT x W entries are one vexp pass, with one test
+// of its range for all of them.
 template <class T, bool Grad, bool Soft, int CT>
 FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, ivec<T> y,
-                                  vec<T> gs, const SoftmaxCEParams<T>& P, T* Et, vec<T>* out) {
+                                  vec<T> sy, vec<T> gs, const SoftmaxCEParams<T>& P,
+                                  vec<T>* E, vec<T>* out) {
   using V = vec<T>;
-  constexpr int W = width<T>();
   const int n = CT > 0 ? CT : C;
   V mx = col[0];
   for (int j = 1; j < n; ++j) mx = col[j] > mx ? col[j] : mx;
-  V dy{}, aux{}, A{}, cy = splat(T(1));
+  V dy{}, aux{}, A{}, cy = splat(T(1)), lo{};
   for (int j = 0; j < n; ++j) {
     const V d = col[j] - mx;
-    store(Et + j * W, d);
+    E[j] = d;
+    lo = d < lo ? d : lo;
     if (Soft) {
       const V a = (qcol[j] * P.keep + P.eps_c) * P.cw[j];
       A += a;
       aux += a * d;
     } else {
-      dy = (y == j) ? d : dy;
-      if (P.weighted) cy = (y == j) ? splat(P.cw[j]) : cy;
       if (P.eps > T(0)) aux += d * P.cw[j];
     }
   }
-  vexp_array(Et, Et, int64_t(n) * W);
+  if (!Soft) {
+    dy = sy - mx;  // (sy = col[y]: the same bits as d at y)
+    if (P.weighted) cy = gather_at(P.cw, y);
+  }
+  vexp_vectors(E, n, lo);
   V sum{};
-  for (int j = 0; j < n; ++j) sum += load(Et + j * W);
+  for (int j = 0; j < n; ++j) sum += E[j];
+  constexpr int W = width<T>();
   alignas(64) T lse_a[W];
   store(lse_a, sum);
   FL_SIMD
@@ -184,20 +190,22 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
     // lane (huge weights): then (A p - a) * gs, NumPy's order.
     const V gA = gs * A;
     if (!Soft && hsum(gA - gA) == T(0)) {  // every lane finite (soft targets: a_j may exceed A)
-      const V k1 = gA / sum;
-      for (int j = 0; j < n; ++j) {
-        V g = load(Et + j * W) * k1 - ((y == j) ? gs * cy * P.keep : V{});
+      const V k1 = gA / sum, ky = gs * cy * P.keep;
+      ivec<T> yj = y;  // y - j: the label's lanes where 0 (no per-class constants)
+      for (int j = 0; j < n; ++j, yj -= 1) {
+        V g = E[j] * k1 - ((yj == 0) ? ky : V{});
         if (P.eps > T(0)) g -= gs * (P.eps_c * P.cw[j]);
         out[j] = g;
       }
     } else {
       const V k1 = A / sum;
-      for (int j = 0; j < n; ++j) {
-        V g = load(Et + j * W) * k1;
+      ivec<T> yj = y;
+      for (int j = 0; j < n; ++j, yj -= 1) {
+        V g = E[j] * k1;
         if (Soft)
           g -= (qcol[j] * P.keep + P.eps_c) * P.cw[j];
         else {
-          g -= (y == j) ? cy * P.keep : V{};
+          g -= (yj == 0) ? cy * P.keep : V{};
           if (P.eps > T(0)) g -= splat(P.eps_c * P.cw[j]);
         }
         out[j] = g * gs;
