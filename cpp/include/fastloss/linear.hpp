@@ -49,10 +49,6 @@ FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D, int
   const int64_t kfull = std::min(k1, D / W);
   for (int64_t k = k0; k < kfull; ++k) {
     V xv[NR];
-#ifdef FL_PF
-    if (c0 == 0 && (k & 1) == 0)
-      for (int r = 0; r < NR; ++r) __builtin_prefetch(x[r] + k * W + FL_PF, 0, 3);
-#endif
     for (int r = 0; r < NR; ++r) xv[r] = load(x[r] + k * W);
     const T* wp = Wt + k * C * W + c0 * W;
     for (int g = 0; g < CG; ++g) {

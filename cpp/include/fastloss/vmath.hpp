@@ -109,63 +109,72 @@ FL_INLINE V vexp_normal(V x) {
   const V p = exp_reduced(x, ni);
   return p * pow2(ni);
 }
-// Branch-free natural log for float and double: x = 2^e * m with m in [sqrt(1/2), sqrt(2)),
+template <class F>
+struct LogConst;
+template <>
+struct LogConst<float> {
+  static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+  static constexpr float tiny = 1.17549435e-38f, up = 8388608.0f;  // 2^23: subnormals scaled
+  static constexpr float sqrt2 = 1.41421356f;
+  static constexpr int32_t mant = 23, bias = 127, emask = 0xff, mmask = 0x007fffff,
+                           one = 0x3f800000;
+  static constexpr int ncoef = 5;
+  static constexpr float coef[5] = {1.0f / 11, 1.0f / 9, 1.0f / 7, 1.0f / 5, 1.0f / 3};
+};
+template <>
+struct LogConst<double> {
+  static constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  static constexpr double tiny = 2.2250738585072014e-308, up = 4503599627370496.0;  // 2^52
+  static constexpr double sqrt2 = 1.4142135623730951;
+  static constexpr int64_t mant = 52, bias = 1023, emask = 0x7ff, mmask = 0x000fffffffffffffLL,
+                           one = 0x3ff0000000000000LL;
+  static constexpr int ncoef = 11;
+  static constexpr double coef[11] = {1.0 / 23, 1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13,
+                                      1.0 / 11, 1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3};
+};
+
+// Integers as floats of the same width (small integers: exact), and bits as floats.
+FL_INLINE float int_value(int32_t e) { return float(e); }
+FL_INLINE double int_value(int64_t e) { return double(e); }
+FL_INLINE vec<float> int_value(ivec<float> e) { return __builtin_convertvector(e, vec<float>); }
+FL_INLINE vec<double> int_value(ivec<double> e) {  // (no int64 -> double before AVX-512)
+  const vec<double> magic = splat(6755399441055744.0);  // 1.5 * 2^52
+  return vec<double>(e + ivec<double>(magic)) - magic;
+}
+FL_INLINE float from_bits(int32_t b) { return bits_as<float>(b); }
+FL_INLINE double from_bits(int64_t b) { return bits_as<double>(b); }
+FL_INLINE vec<float> from_bits(ivec<float> b) { return vec<float>(b); }
+FL_INLINE vec<double> from_bits(ivec<double> b) { return vec<double>(b); }
+
+// Branch-free natural log for float and double, one element or a SIMD vector of them (the
+// same operations, so the same bits per lane): x = 2^e * m with m in [sqrt(1/2), sqrt(2)),
 // log(m) = 2 atanh(z), z = (m - 1) / (m + 1), |z| <= 0.1716, by its odd series (11 terms
 // in double, 5 in float: truncation below 1e-17 / 1e-8). log(0) = -inf, log(inf) = inf,
 // negative or NaN gives NaN, subnormals are scaled first.
-FL_INLINE double vlog(double x) {
-  const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  const bool sub = x < 2.2250738585072014e-308;
-  const double xs = sub ? x * 4503599627370496.0 : x;  // * 2^52
-  const int64_t b = bits_as<int64_t>(xs);
-  int64_t e = ((b >> 52) & 0x7ff) - 1023 - (sub ? 52 : 0);
-  double m = bits_as<double>((b & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
-  const bool big = m > 1.4142135623730951;
-  m = big ? m * 0.5 : m;
+template <class V>
+FL_INLINE V vlog(V x) {
+  using F = typename ElemOf<V>::type;
+  using K = LogConst<F>;
+  using I = decltype(int_bits(x));
+  const V zero{}, one = zero + F(1);
+  const auto sub = x < K::tiny;
+  const V xs = sub ? x * (zero + K::up) : x;
+  const I b = int_bits(xs);
+  I e = ((b >> K::mant) & K::emask) - K::bias - (sub ? I{} + K::mant : I{});
+  V m = from_bits((b & K::mmask) | K::one);
+  const auto big = m > K::sqrt2;
+  m = big ? m * (zero + F(0.5)) : m;
   e = big ? e + 1 : e;
-  const double z = (m - 1.0) / (m + 1.0);
-  const double z2 = z * z;
-  double p = 1.0 / 23;
-  p = p * z2 + 1.0 / 21;
-  p = p * z2 + 1.0 / 19;
-  p = p * z2 + 1.0 / 17;
-  p = p * z2 + 1.0 / 15;
-  p = p * z2 + 1.0 / 13;
-  p = p * z2 + 1.0 / 11;
-  p = p * z2 + 1.0 / 9;
-  p = p * z2 + 1.0 / 7;
-  p = p * z2 + 1.0 / 5;
-  p = p * z2 + 1.0 / 3;
-  const double ed = double(e);
-  double r = (ed * ln2_lo + 2.0 * z * z2 * p) + 2.0 * z + ed * ln2_hi;
-  r = x == 0.0 ? -std::numeric_limits<double>::infinity() : r;
-  r = x == std::numeric_limits<double>::infinity() ? x : r;
-  r = (x < 0.0 || x != x) ? std::numeric_limits<double>::quiet_NaN() : r;
-  return r;
-}
-
-FL_INLINE float vlog(float x) {
-  const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-  const bool sub = x < 1.17549435e-38f;
-  const float xs = sub ? x * 8388608.0f : x;  // * 2^23
-  const int32_t b = bits_as<int32_t>(xs);
-  int32_t e = ((b >> 23) & 0xff) - 127 - (sub ? 23 : 0);
-  float m = bits_as<float>((b & 0x007fffff) | 0x3f800000);
-  const bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1 : e;
-  const float z = (m - 1.0f) / (m + 1.0f);
-  const float z2 = z * z;
-  float p = 1.0f / 11;
-  p = p * z2 + 1.0f / 9;
-  p = p * z2 + 1.0f / 7;
-  p = p * z2 + 1.0f / 5;
-  p = p * z2 + 1.0f / 3;
-  const float ef = float(e);
-  float r = (ef * ln2_lo + 2.0f * z * z2 * p) + 2.0f * z + ef * ln2_hi;
-  r = x == 0.0f ? -std::numeric_limits<float>::infinity() : r;
-  r = x == std::numeric_limits<float>::infinity() ? x : r;
-  r = (x < 0.0f || x != x) ? std::numeric_limits<float>::quiet_NaN() : r;
+  const V z = (m - one) / (m + one);
+  const V z2 = z * z;
+  V p = zero + K::coef[0];
+  for (int k = 1; k < K::ncoef; ++k) p = p * z2 + K::coef[k];
+  const V ef = int_value(e);
+  V r = (ef * K::ln2_lo + F(2) * z * z2 * p) + F(2) * z + ef * K::ln2_hi;
+  const V inf = zero + std::numeric_limits<F>::infinity();
+  r = x == zero ? -inf : r;
+  r = x == inf ? x : r;
+  r = (x < zero || x != x) ? zero + std::numeric_limits<F>::quiet_NaN() : r;
   return r;
 }
 

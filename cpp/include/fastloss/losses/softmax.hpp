@@ -168,12 +168,7 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
   vexp_vectors(E, n, lo);
   V sum{};
   for (int j = 0; j < n; ++j) sum += E[j];
-  constexpr int W = width<T>();
-  alignas(64) T lse_a[W];
-  store(lse_a, sum);
-  FL_SIMD
-  for (int l = 0; l < W; ++l) lse_a[l] = vlog(lse_a[l]);
-  const V lse = load(lse_a);
+  const V lse = vlog(sum);
   V loss;
   if (Soft) {
     loss = A * lse - aux;
