@@ -158,12 +158,18 @@ FL_INLINE void linear_backward_tile(const T* const* FL_RESTRICT x, int R, int64_
 
 // Steps of d outermost, so that the rows' lines of a step are read from L2 once and
 // serve every group of classes from L1.
+// xn (Rn rows, or none): the next block's rows, fetched into the cache while this block's
+// backward computes, one line of each row per step of d, so that memory streams the next
+// block during the backward and the next forward reads it from the cache.
 template <class T>
 void linear_backward_block(const T* const* xr, int R, int64_t D, const T* G, int64_t C, T* dWt,
-                           int64_t Dp) {
+                           int64_t Dp, const T* const* xn, int Rn) {
   constexpr int CGm = kBwdClasses;
   constexpr int step = kBwdChunks * width<T>();
+  constexpr int line = 64 / int(sizeof(T));
   for (int64_t d = 0; d < Dp; d += step) {
+    for (int64_t e = d; e < std::min(d + step, D); e += line)
+      for (int r = 0; r < Rn; ++r) __builtin_prefetch(xn[r] + e, 0, 2);
     int64_t c0 = 0;
     for (; c0 + CGm <= C; c0 += CGm) linear_backward_tile<T, CGm>(xr, R, D, G, C, c0, dWt, Dp, d);
     switch (C - c0) {
@@ -251,6 +257,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     int64_t yb[kLinearRows];
     double swb[kLinearRows];
     const T* xr[kLinearRows];
+    const T* xn[kLinearRows];
     double acc = 0.0;
     LabelError& err = errs[size_t(k)];
     for (int64_t r0 = i0; r0 < i1; r0 += kLinearRows) {
@@ -281,7 +288,9 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       acc += block(sa, 0, R, e);
       if (e.row >= 0 && err.row < 0) err = LabelError{xrow(r0 + e.row), e.value};
       if (e.row >= 0 || !grad) continue;
-      linear_backward_block(xr, R, D, Gb.data(), C, dW_k, Dp);
+      const int Rn = int(std::min<int64_t>(kLinearRows, i1 - (r0 + R)));
+      for (int r = 0; r < Rn; ++r) xn[r] = a.X + xrow(r0 + R + r) * a.ldx;
+      linear_backward_block(xr, R, D, Gb.data(), C, dW_k, Dp, xn, Rn);
       if (db_k)
         for (int r = 0; r < R; ++r)
           for (int64_t c = 0; c < C; ++c) db_k[c] += double(Gb[size_t(r * C + c)]);
