@@ -24,7 +24,7 @@ TOL = {np.float32: 2e-5, np.float64: 1e-12}
 def test_short_rows_every_class_count_and_stride(dt, C):
     rng = np.random.default_rng(C)
     tol = TOL[dt]
-    for N in (7, 9, 33, 205, 411):  # partial groups, and groups at block ends
+    for N in (7, 9, 16, 33, 40, 205, 411):  # partial groups, groups at block and array ends
         for extra in (0, 1, 13):  # row stride C (contiguous) and wider (a column slice)
             S = (rng.normal(size=(N, C + extra)) * 3).astype(dt)[:, :C]
             y = rng.integers(0, C, N)

@@ -193,17 +193,17 @@ FL_INLINE void scatter_lanes(const vec<T>* col, int C, int nl, RowAt row) {
 template <class T, int CT>
 constexpr bool lanes_overread() {  // whether gather_lanes_fast reads past a row's end
   constexpr int W = width<T>(), tail = CT - (CT + W - 1) / W * W + W;
-  return !(tail == W || (tail <= 2 && kHaveCols2));
+  return !(tail == W || (tail == 2 && kHaveCols2));
 }
 
 template <class T, int CT>
 FL_INLINE void gather_lanes_fast(const T* base, int64_t ld, vec<T>* col) {
   constexpr int W = width<T>(), NB = (CT + W - 1) / W, tail = CT - (NB - 1) * W;
-  if constexpr (tail <= 2 && tail < W && kHaveCols2) {  // (the last two columns by pairs)
+  if constexpr (tail == 2 && tail < W && kHaveCols2) {  // (the last two columns by pairs)
     vec<T> c0, c1;
     load_cols2(base + (NB - 1) * W, ld, c0, c1);
     col[(NB - 1) * W] = c0;
-    if constexpr (tail == 2) col[(NB - 1) * W + 1] = c1;
+    col[(NB - 1) * W + 1] = c1;
     for (int b = 0; b + 1 < NB; ++b) {
       vec<T> v[W];
       for (int l = 0; l < W; ++l) v[l] = load(base + l * ld + b * W);
