@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "fastloss/types.hpp"
+
 namespace fastloss_bind {
 
 namespace py = pybind11;
@@ -34,6 +36,13 @@ inline int float_code(const py::array& a) {
 inline bool is_int64(const py::array& a) {
   const py::dtype dt = a.dtype();
   return dt.kind() == 'i' && dt.itemsize() == 8 && is_native(dt);
+}
+
+// A label outside [0, C) found by a kernel: the ValueError every binding raises for it.
+[[noreturn]] inline void raise_label_error(const fastloss::LabelError& e, int64_t C) {
+  throw py::value_error("y[" + std::to_string(e.row) + "] = " + std::to_string(e.value) +
+                        " is not a valid class label: labels must be in [0, " +
+                        std::to_string(C) + ")");
 }
 
 [[noreturn]] inline void fail_type(const char* name, const char* what) {

@@ -87,11 +87,7 @@ py::tuple linear_loss_t(const py::array& W, const py::array& X, const py::object
     else
       r = k.linear_loss_f64(a);
   }
-  if (r.error.row >= 0)
-    throw py::value_error("y[" + std::to_string(r.error.row) + "] = " +
-                          std::to_string(r.error.value) +
-                          " is not a valid class label: labels must be in [0, " +
-                          std::to_string(a.C) + ")");
+  if (r.error.row >= 0) raise_label_error(r.error, a.C);
   return py::make_tuple(r.loss, r.data_loss, r.reg_loss);
 }
 

@@ -10,12 +10,6 @@ using namespace fastloss_bind;
 
 namespace {
 
-[[noreturn]] void raise_label_error(const fastloss::LabelError& e, int64_t C) {
-  throw py::value_error("y[" + std::to_string(e.row) + "] = " + std::to_string(e.value) +
-                        " is not a valid class label: labels must be in [0, " +
-                        std::to_string(C) + ")");
-}
-
 // The kernel of the active instruction set, without the GIL; a bad label raises.
 template <class T>
 double run_score_loss(const fastloss::ScoreLossArgs<T>& a) {
