@@ -21,6 +21,8 @@
 
 #define FL_RESTRICT __restrict__
 #define FL_INLINE inline __attribute__((always_inline))
+// (a lambda's: after the parameter list)
+#define FL_LAMBDA_INLINE __attribute__((always_inline))
 
 #define FL_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP)

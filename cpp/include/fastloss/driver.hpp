@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -53,6 +55,23 @@ inline int64_t block_rows(int64_t C) {
   return std::min(kBlockMaxRows, std::max<int64_t>(1, kBlockElems / std::max<int64_t>(C, 1)));
 }
 
+// Calls f(i) for every i in [0, n): spread over nt OpenMP threads (static schedule) when
+// par, else in order on the calling thread. Results must not depend on which thread runs i.
+template <class F>
+void parallel_for(int64_t n, int nt, bool par, F&& f) {
+#if defined(_OPENMP)
+  if (par) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#else
+  (void)nt;
+  (void)par;
+#endif
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
 // Calls f(block, row_begin, row_end) for every block of `rows` rows of N, spread over
 // threads when the work (N x width elements) is large enough.
 template <class F>
@@ -60,16 +79,8 @@ void for_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, F&& f
   const int64_t n_blocks = (N + rows - 1) / rows;
   const int nt = resolve_threads(n_threads, n_blocks);
   const bool par = nt > 1 && n_blocks > 1 && N * std::max<int64_t>(width, 1) >= kParallelMinElems;
-  if (!par) {
-    for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));
-    return;
-  }
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));
-#else
-  for (int64_t b = 0; b < n_blocks; ++b) f(b, b * rows, std::min(N, (b + 1) * rows));
-#endif
+  parallel_for(n_blocks, nt, par,
+               [&](int64_t b) { f(b, b * rows, std::min(N, (b + 1) * rows)); });
 }
 
 // Per-block partial sums and first label errors, combined in block order.
@@ -127,6 +138,54 @@ decltype(auto) with_class_count(int64_t C, F&& f) {
       return f(integral_constant<int, 0>{});
   }
 }
+
+// Scratch memory of the calling thread, kept from one call to the next (up to
+// kScratchKeepBytes a buffer), so that repeated calls -- an SGD loop -- do not fault in
+// and zero fresh pages each time. One buffer per Slot; uninitialised; valid for the
+// lease's lifetime, and only one lease of a slot at a time on a thread.
+constexpr size_t kScratchKeepBytes = size_t(32) << 20;
+
+struct ScratchBuf {
+  void* p = nullptr;
+  size_t cap = 0;
+  ScratchBuf() = default;
+  ScratchBuf(const ScratchBuf&) = delete;
+  ScratchBuf& operator=(const ScratchBuf&) = delete;
+  ~ScratchBuf() { std::free(p); }
+};
+
+template <int Slot>
+ScratchBuf& scratch_buf() {
+  thread_local ScratchBuf b;
+  return b;
+}
+
+template <class V, int Slot>
+class ScratchLease {
+ public:
+  explicit ScratchLease(size_t n) : b_(scratch_buf<Slot>()) {
+    const size_t bytes = std::max<size_t>(64, (n * sizeof(V) + 63) / 64 * 64);
+    if (b_.cap < bytes) {
+      std::free(b_.p);
+      b_.p = std::aligned_alloc(64, bytes);
+      b_.cap = b_.p ? bytes : 0;
+      if (!b_.p) throw std::bad_alloc();
+    }
+  }
+  ~ScratchLease() {
+    if (b_.cap > kScratchKeepBytes) {
+      std::free(b_.p);
+      b_.p = nullptr;
+      b_.cap = 0;
+    }
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  V* data() const { return static_cast<V*>(b_.p); }
+
+ private:
+  ScratchBuf& b_;
+};
 
 FL_INLINE bool label_ok(int64_t y, int64_t C) { return uint64_t(y) < uint64_t(C); }
 
