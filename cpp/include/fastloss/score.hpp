@@ -288,12 +288,8 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
     M y{};
     V gs{};
     bool simple = nl == W && !(class_in_weight && a.class_weight);
-    if (simple && a.y) {  // the common case in SIMD: a full group, valid labels
-      for (int l = 0; l < W; ++l) y[l] = I(a.y[i0 + l]);
-      int64_t bad = 0;
-      for (int l = 0; l < W; ++l) bad |= !label_ok(a.y[i0 + l], C);
-      simple = bad == 0;
-    }
+    if (simple && a.y)  // the common case in SIMD: a full group, valid labels
+      simple = load_labels<T>(a.y + i0, C, y);
     if (simple) {
       if (a.sample_weight) {
         for (int l = 0; l < W; ++l) {

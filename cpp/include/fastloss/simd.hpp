@@ -266,6 +266,38 @@ FL_INLINE vec<T> gather_at(const T* base, ivec<T> idx) {
 #endif
 }
 
+// A full group's labels: y[l] = labels[l] as lane integers; returns whether every one is
+// in [0, C). (AVX2: two or one vector loads and compares instead of W of each.)
+template <class T>
+FL_INLINE bool load_labels(const int64_t* labels, int64_t C, ivec<T>& y) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  const __m256i below = _mm256_set1_epi64x(-1), top = _mm256_set1_epi64x(C);
+  auto valid = [&](__m256i v) {  // -1 where -1 < v < C
+    return _mm256_and_si256(_mm256_cmpgt_epi64(v, below), _mm256_cmpgt_epi64(top, v));
+  };
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(labels));
+  if constexpr (sizeof(T) == 4) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(labels + 4));
+    const __m256i ok = _mm256_and_si256(valid(a), valid(b));
+    const __m256i low = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);  // low halves first
+    const __m256i v = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(a, low),
+                                                _mm256_permutevar8x32_epi32(b, low), 0x20);
+    std::memcpy(&y, &v, sizeof y);
+    return _mm256_movemask_epi8(ok) == -1;
+  } else {
+    std::memcpy(&y, &a, sizeof y);
+    return _mm256_movemask_epi8(valid(a)) == -1;
+  }
+#else
+  bool ok = true;
+  for (int l = 0; l < width<T>(); ++l) {
+    y[l] = typename VecT<T>::I(labels[l]);
+    ok &= uint64_t(labels[l]) < uint64_t(C);
+  }
+  return ok;
+#endif
+}
+
 // Whether any lane of a comparison mask (0 / -1 lanes) is set.
 template <class M>
 FL_INLINE bool any(M m) {

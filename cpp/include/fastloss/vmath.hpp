@@ -31,7 +31,9 @@ template <>
 struct ExpConst<float> {
   static constexpr float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f,
                          ln2_lo = -2.12194440e-4f;
-  static constexpr float shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  // 1.5 * 2^23 + 127: adding it rounds to an integer n, and leaves n + 127 (the biased
+  // exponent of 2^n) in the low bits
+  static constexpr float shift = 12583039.0f;
   static constexpr float lo = -110.0f;         // exp(lo) rounds to 0
   static constexpr int bias = 127, mant = 23, degree = 7;
   static constexpr float coef[8] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
@@ -41,7 +43,7 @@ template <>
 struct ExpConst<double> {
   static constexpr double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01,
                           ln2_lo = 1.90821492927058770002e-10;
-  static constexpr double shift = 6755399441055744.0;  // 1.5 * 2^52
+  static constexpr double shift = 6755399441056767.0;  // 1.5 * 2^52 + 1023 (as for float)
   static constexpr double lo = -760.0;
   static constexpr int bias = 1023, mant = 52, degree = 13;
   static constexpr double coef[14] = {
@@ -72,14 +74,14 @@ FL_INLINE double pow2(int64_t n) { return bits_as<double>(uint64_t(n + 1023) << 
 FL_INLINE vec<float> pow2(ivec<float> n) { return vec<float>((n + 127) << 23); }
 FL_INLINE vec<double> pow2(ivec<double> n) { return vec<double>((n + 1023) << 52); }
 
-// exp(xc) = 2^n p: returns p (the polynomial of the reduced argument) and sets n, for one
-// element or a SIMD vector of them, by the same operations (so the same bits per lane).
-template <class V, class I>
-FL_INLINE V exp_reduced(V xc, I& ni) {
+// exp(xc) = 2^n p: returns p (the polynomial of the reduced argument) and sets t, whose
+// bits hold n (see ExpConst::shift), for one element or a SIMD vector of them, by the same
+// operations (so the same bits per lane).
+template <class V>
+FL_INLINE V exp_reduced(V xc, V& t) {
   using K = ExpConst<typename ElemOf<V>::type>;
-  const V t = xc * K::log2e + K::shift;
+  t = xc * K::log2e + K::shift;
   const V n = t - K::shift;
-  ni = int_bits(t) - int_bits(V{} + K::shift);
   const V r = (xc - n * K::ln2_hi) - n * K::ln2_lo;
   V p = V{} + K::coef[0];
   for (int k = 1; k <= K::degree; ++k) p = p * r + K::coef[k];
@@ -92,8 +94,9 @@ template <class V>
 FL_INLINE V vexp(V x) {
   using F = typename ElemOf<V>::type;
   const V lo = V{} + ExpConst<F>::lo;
-  decltype(int_bits(x)) ni;
-  const V p = exp_reduced(x < lo ? lo : x, ni);  // NaN stays NaN
+  V t;
+  const V p = exp_reduced(x < lo ? lo : x, t);  // NaN stays NaN
+  const auto ni = int_bits(t) - int_bits(V{} + ExpConst<F>::shift);
   const decltype(ni) n1 = ni >> 1, n2 = ni - n1;
   return (p * pow2(n1)) * pow2(n2);
 }
@@ -103,11 +106,26 @@ FL_INLINE V vexp(V x) {
 template <class F>
 constexpr F kExpNormalMin = sizeof(F) == 4 ? F(-86.5) : F(-707.0);
 
+// 2^n from t = x log2e + shift (exp_reduced): its low bits hold n + bias, which the
+// shift moves into the exponent field (the bits above shift out).
+FL_INLINE float pow2_of_shifted(float t) { return bits_as<float>(bits_as<uint32_t>(t) << 23); }
+FL_INLINE double pow2_of_shifted(double t) {
+  return bits_as<double>(bits_as<uint64_t>(t) << 52);
+}
+FL_INLINE vec<float> pow2_of_shifted(vec<float> t) {
+  typedef uint32_t U __attribute__((vector_size(sizeof(vec<float>))));
+  return vec<float>(U(t) << 23);
+}
+FL_INLINE vec<double> pow2_of_shifted(vec<double> t) {
+  typedef uint64_t U __attribute__((vector_size(sizeof(vec<double>))));
+  return vec<double>(U(t) << 52);
+}
+
 template <class V>
 FL_INLINE V vexp_normal(V x) {
-  decltype(int_bits(x)) ni;
-  const V p = exp_reduced(x, ni);
-  return p * pow2(ni);
+  V t;
+  const V p = exp_reduced(x, t);
+  return p * pow2_of_shifted(t);
 }
 template <class F>
 struct LogConst;
