@@ -137,6 +137,29 @@ def test_threads_give_identical_bits(dtype, C):
                 assert np.asarray(a).tobytes() == np.asarray(r).tobytes()
 
 
+def test_repeated_calls_reuse_scratch_without_stale_values():
+    """The packed W, the dW partials and the block buffers are scratch kept between calls:
+    a call after a larger one (other D, C, dtype, loss, thread count) must not see its
+    values, in the zero padding of W past D, in partials it writes first, or in the
+    packed rows past a short block's end."""
+    rng = np.random.default_rng(11)
+    shapes = [(700, 301, 12, np.float64), (45, 9, 3, np.float32), (600, 300, 10, np.float32),
+              (33, 1, 2, np.float64), (257, 17, 5, np.float32), (130, 8, 16, np.float64)]
+    for rep in range(2):
+        for N, D, C, dt in shapes:
+            X = (rng.normal(size=(N, D)) * 3).astype(dt)
+            W = (rng.normal(size=(D, C)) * 0.1).astype(dt)
+            y = rng.integers(0, C, N)
+            idx = rng.integers(0, N, max(1, N // 3))
+            for kw in (dict(loss="softmax"), dict(loss="hinge", indices=idx, reg=0.1, n_threads=1)):
+                out = fl.linear_loss(W, X, y, **kw)
+                ref = _ref(W, X, y, **{k: v for k, v in kw.items() if k != "n_threads"})
+                rt = RTOL[dt]
+                assert_close(out[0], ref[0], rt, "loss")
+                scale = np.abs(X).max() * 4 + np.abs(ref[1]).max()
+                assert_close(out[1], ref[1], rt, "dW", scale=scale)
+
+
 def test_indices_are_a_copy_free_minibatch():
     rng = np.random.default_rng(8)
     X = rng.normal(size=(500, 40))

@@ -66,12 +66,12 @@ FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D, int
   for (int r = 0; r < NR; ++r) xl[r] = x[r];
   const T* nl[NR] = {};
   for (int r = 0; r < nn; ++r) nl[r] = xn[r];
-  // one chunk k: its loads of x (stored at q in the packed copy if PACK) and FMAs
-  auto chunk = [&](auto pack, int64_t k, T* q) FL_LAMBDA_INLINE {
+  // one chunk k: its loads of x (stored at xp + q in the packed copy if pack) and FMAs
+  auto chunk = [&](auto pack, int64_t k, int64_t q) FL_LAMBDA_INLINE {
     V xv[NR];
     for (int r = 0; r < NR; ++r) xv[r] = load(xl[r] + k * W);
     if (decltype(pack)::value)
-      for (int r = 0; r < NR; ++r) store(q + r * (DG * W), xv[r]);
+      for (int r = 0; r < NR; ++r) store(xp + q + r * (DG * W), xv[r]);
     const T* wp = Wt + k * C * W + c0 * W;
     for (int g = 0; g < CG; ++g) {
       V w = load(wp + g * W);
@@ -83,7 +83,7 @@ FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D, int
   // Whole steps of DG chunks (k0 is a multiple of DG), then the rest.
   auto run = [&](auto pack) FL_LAMBDA_INLINE {
     int64_t k = k0;
-    T* q = xp + (k0 / DG) * R * (DG * W);
+    int64_t q = (k0 / DG) * R * (DG * W);  // (an offset: xp is null without the copy)
     for (; k + DG <= kfull; k += DG, q += R * (DG * W)) {
       if (FIRST)
         for (int r = 0; r < NR; ++r)
@@ -95,7 +95,7 @@ FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D, int
       V xv[NR];
       for (int r = 0; r < NR; ++r) xv[r] = load_part(xl[r] + kfull * W, D - kfull * W, T(0));
       if (decltype(pack)::value)
-        for (int r = 0; r < NR; ++r) store(q + r * (DG * W) + (kfull % DG) * W, xv[r]);
+        for (int r = 0; r < NR; ++r) store(xp + q + r * (DG * W) + (kfull % DG) * W, xv[r]);
       const T* wp = Wt + kfull * C * W + c0 * W;
       for (int g = 0; g < CG; ++g) {
         const V w = load(wp + g * W);
