@@ -49,8 +49,9 @@ constexpr int kBwdClasses = 5, kBwdChunks = 2;
 // live in acc (acc[r * C + c], one vector per row and class) between panels; a panel of W
 // is small enough to stay in L1 while all the block's rows pass over it, so W is read
 // from L2 once per block, not once per pair of rows. Each lane sums its chunks in order
-// of d whatever the panels: the same bits as one pass. PACK: store the rows' chunks in
-// the packed copy xp (at the first of these NR rows; R rows in the block).
+// of d whatever the panels: the same bits as one pass. FIRST (the first group of classes):
+// also store the rows' chunks in the packed copy xp when there is one (xp at the first of
+// these NR rows; R rows in the block) and prefetch the next block's rows xn (nn of them).
 template <class T, int NR, int CG, bool FIRST>
 FL_INLINE void linear_forward_tile(const T* const* FL_RESTRICT x, int64_t D, int64_t k0,
                                    int64_t k1, const T* FL_RESTRICT Wt, int64_t c0, int64_t C,
