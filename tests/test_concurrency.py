@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import faulthandler
 import functools
+import os
+import select
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -270,3 +274,56 @@ def test_steps_and_losses_at_once():
     run_threads(work)
     assert not bad
     assert p.tobytes() == p_want.tobytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_after_threaded_calls():
+    """A child forked after the parent ran threaded calls (multiprocessing's "fork" start
+    method) gets the same bits, and returns: GCC's OpenMP team does not survive fork, so
+    such a child runs every call on its own thread (it used to wait forever)."""
+    rng = np.random.default_rng(5)
+    S = rng.normal(size=(200_000, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 200_000)
+    X = rng.normal(size=(4_000, 300))
+    W = rng.normal(size=(300, 10)) * 0.01
+    yx = rng.integers(0, 10, 4_000)
+
+    def work():
+        loss, G = fl.softmax_cross_entropy(S, y, n_threads=2)
+        h, dH = fl.multiclass_hinge(S, y, n_threads=2)
+        lw, dW = fl.linear_loss(W, X, yx, reg=1e-3, n_threads=2)
+        return b"".join(np.asarray(a).tobytes() for a in (loss, G, h, dH, lw, dW))
+
+    expected = work()  # the parent's threads exist from here on
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, exit without running pytest's teardown
+        code = 1
+        try:
+            os.close(r)
+            data = work()
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    with os.fdopen(r, "rb") as f:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            ready, _, _ = select.select([f], [], [], 0.2)
+            if ready:
+                chunk = os.read(f.fileno(), 1 << 20)
+                if chunk:
+                    chunks.append(chunk)
+                    continue
+            if done:
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish within 120 s (an OpenMP hang)")
+    assert os.WEXITSTATUS(status) == 0
+    assert b"".join(chunks) == expected

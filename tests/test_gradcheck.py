@@ -220,3 +220,13 @@ def test_errors():
         numerical_gradient(None, x)
     with pytest.raises(ValueError, match=r"loss must be one of 'multiclass_hinge'.*got 'nope'"):
         check_gradient("nope", x, np.zeros(2, int))
+
+
+def test_check_gradient_passes_a_loss_keyword_to_the_function():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(5, 3)) * 0.1
+    X = rng.normal(size=(8, 5))
+    y = rng.integers(0, 3, 8)
+    for loss in ("hinge", "softmax"):
+        err = check_gradient(fastloss.linear_loss, W, X, y, loss=loss, verbose=False, seed=1)
+        assert err < 1e-6

@@ -216,3 +216,63 @@ def test_inputs_not_modified_and_fortran_X():
     np.testing.assert_array_equal(X, Xc)
     np.testing.assert_array_equal(W, Wc)
     np.testing.assert_array_equal(y, yc)
+
+
+# ---- the chunked path (C >= 256, or method="chunked") against the fused one
+def test_chunked_float32_sums_the_penalty_and_bias_gradient_in_double():
+    D, C = 2048, 512
+    W = np.full((D, C), 0.1, np.float32)
+    X = np.ones((1, D), np.float32)
+    exact = np.log(C) + D * C * float(np.float32(0.1)) ** 2
+    got = fl.linear_loss(W, X, [0], reg=1.0, grad=False)  # (auto: chunked for C >= 256)
+    assert abs(got - exact) <= 1e-6 * exact
+    rng = np.random.default_rng(14)
+    N, D, C = 20000, 20, 300
+    X = rng.normal(size=(N, D)).astype(np.float32)
+    W = (rng.normal(size=(D, C)) * 0.05).astype(np.float32)
+    y = rng.integers(0, C, N)
+    b = np.zeros(C, np.float32)
+    ref = R.linear_loss(W.astype(float), X.astype(float), y, loss="hinge", b=b.astype(float))
+    for method in ("chunked", "fused"):
+        out = fl.linear_loss(W, X, y, loss="hinge", b=b, method=method)
+        assert out[2].dtype == np.float32
+        assert_close(out[2], ref[2], 1e-5, f"db {method}")
+
+
+@pytest.mark.parametrize("method", ["chunked", "fused"])
+@pytest.mark.parametrize("kw", [dict(sample_weight=[0.0, 0.0, 0.0]), dict(class_weight="zeros")])
+def test_mean_over_zero_total_weight_is_nan_on_both_paths(method, kw):
+    C = 300 if method == "chunked" else 10
+    if kw.get("class_weight") == "zeros":
+        kw = dict(class_weight=np.zeros(C))
+    loss, dW = fl.linear_loss(np.zeros((2, C)), np.ones((3, 2)), [0, 1, 2], method=method, **kw)
+    assert np.isnan(loss)
+    assert not np.isfinite(dW).any()
+
+
+def test_unknown_variant_is_rejected_for_every_loss():
+    for loss in ("softmax", "hinge"):
+        with pytest.raises(ValueError, match="variant"):
+            fl.linear_loss(np.zeros((2, 3)), np.ones((4, 2)), [0, 1, 2, 0], loss=loss,
+                           variant="nonsense")
+
+
+@pytest.mark.parametrize("method", ["chunked", "fused"])
+@pytest.mark.parametrize("loss", ["hinge", "softmax"])
+def test_mean_with_extreme_weights_through_indices(method, loss):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5, 3))
+    W = rng.normal(size=(3, 3))
+    y = np.array([0, 1, 1, 2, 0])
+    sw = np.array([1e-300, 1e300, 1e-300, 1.0, 1.0])
+    cw = np.array([1e300, 1e-300, 1.0])
+    fr = R.multiclass_hinge if loss == "hinge" else R.softmax_cross_entropy
+    for idx in ([1, 1, 2], [1, 2, 1, 0], [0, 3]):
+        L, G = fr(X[idx] @ W, y[idx], reduction="none")
+        w = np.array([1.0, 0.0, 1.0, 1.0])[: len(idx)] if idx == [1, 2, 1, 0] else (
+            np.array([1.0, 1.0, 0.0]) if idx == [1, 1, 2] else np.array([1.0, 1.0]))
+        dS = G * (w / w.sum())[:, None]
+        out = fl.linear_loss(W, X, y, loss=loss, indices=idx, sample_weight=sw,
+                             class_weight=cw, method=method)
+        assert_close(out[0], (w * L).sum() / w.sum(), 1e-12, f"loss {idx}")
+        assert_close(out[1], X[idx].T @ dS, 1e-12, f"dW {idx}")

@@ -344,3 +344,54 @@ def test_outputs_are_independent_arrays():
     _, d3 = fl.multiclass_hinge(s, y)
     assert not np.shares_memory(view, d2) and not np.shares_memory(view, d3)
     np.testing.assert_array_equal(view, keep[10:20])
+
+
+# ---- "mean" with extreme weights: only the weights that enter the mean decide the scaling
+S_EXT = np.array([[0.5, 1.5, -0.3], [2.0, 0.1, 0.3], [-1.0, 0.4, 2.2]])
+
+
+@pytest.mark.parametrize(
+    "y, sw, cw",
+    [
+        ([1, 1, 1], None, [1e300, 1e-300, 1.0]),  # the largest class weight is unused
+        ([1, 1, 2], None, [2.0**70, 2.0**-1000, 2.0**-1000]),
+        ([0, 1, 2], [1e300, 1e-300, 1e-300], [0.0, 1.0, 1.0]),  # row 0 has class weight 0
+        ([0, 1, 2], [1e-300, 1e300, 1.0], [1e300, 1e-300, 1.0]),  # products 1, 1, 1
+        ([2, 0, 1], [1e-310, 1e-310, 0.0], None),  # subnormal sample weights
+        ([2, 0, 1], [1e300, 0.0, 1e-300], [1.0, 1e200, 1e-200]),
+    ],
+)
+@pytest.mark.parametrize("loss", ["hinge", "softmax"])
+def test_mean_with_extreme_weights_is_the_exact_weighted_mean(y, sw, cw, loss):
+    yv = np.array(y)
+    f, fr = ((fl.multiclass_hinge, R.multiclass_hinge) if loss == "hinge"
+             else (fl.softmax_cross_entropy, R.softmax_cross_entropy))
+    L, G = fr(S_EXT, yv, reduction="none")
+    sw_ = np.ones(3) if sw is None else np.array(sw)
+    cw_ = np.ones(3) if cw is None else np.array(cw)
+    # w_i = sw_i cw[y_i] from exponents and mantissas (no overflow or underflow here)
+    ms, es = np.frexp(sw_)
+    mc, ec = np.frexp(cw_[yv])
+    e = es + ec
+    live = ms * mc > 0
+    w = np.where(live, np.ldexp(ms * mc, e - e[live].max()), 0.0)
+    exp_loss = (w * L).sum() / w.sum()
+    exp_grad = G * (w / w.sum())[:, None]
+    loss_v, grad_v = f(S_EXT, yv, sample_weight=sw, class_weight=cw)
+    assert np.isfinite(loss_v) and np.isfinite(grad_v).all()
+    assert_close(loss_v, exp_loss, 1e-12, "loss")
+    assert_close(grad_v, exp_grad, 1e-12, "gradient")
+
+
+def test_numbers_beyond_float_and_int64_range_are_value_errors():
+    S = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="margin"):
+        fl.multiclass_hinge(S, [0, 1], margin=10**400)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fl.softmax_cross_entropy(S, [0, 1], label_smoothing=10**400)
+    with pytest.raises(ValueError, match=r"y\[1\] = 9223372036854775808 .*\[0, 3\)"):
+        fl.multiclass_hinge(S, [0, 2**63])
+    with pytest.raises(ValueError, match=r"y\[0\] = -1180591620717411303424"):
+        fl.softmax_cross_entropy(S, [-(2**70), 2**70])
+    with pytest.raises(ValueError, match=r"shape \(2, 1\) \(scores has shape \(2, 3\)\)"):
+        fl.multiclass_hinge(S, np.zeros((2, 1), int))

@@ -99,9 +99,14 @@ def labels(y, n, name="y", ref=("scores", None), n_classes=None, rows=None):
             a = a.astype(I64)  # an empty list has no dtype of its own
         k = a.dtype.kind
         if k not in "iu":
+            if a.ndim == 1 and (k == "O" or (k == "f" and not isinstance(y, np.ndarray))):
+                _big_int_labels(y, name, n_classes, rows)  # (Python ints beyond int64)
             raise TypeError(f"{name} must hold integer class labels; got {_describe(a)}")
         if a.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D array of N labels; got shape {a.shape}")
+            raise ValueError(
+                f"{name} must be a 1-D array of N labels; got shape {a.shape} "
+                f"({ref[0]} has shape {ref[1]})"
+            )
         if k == "u" and a.dtype.itemsize == 8 and a.size and a.max() > INT64_MAX:
             used = a if rows is None or a.shape[0] != n else a[rows]
             if used.size and used.max() > INT64_MAX:
@@ -122,6 +127,21 @@ def labels(y, n, name="y", ref=("scores", None), n_classes=None, rows=None):
     return a
 
 
+def _big_int_labels(y, name, n_classes, rows):
+    """A sequence of Python ints that NumPy could not hold as int64 (some beyond its
+    range): ValueError naming the first label out of range, in the order of ``rows``."""
+    vals = list(y)
+    if not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in vals):
+        return
+    hi = INT64_MAX + 1 if n_classes is None else n_classes
+    order = range(len(vals)) if rows is None or len(vals) == 0 else (int(r) for r in rows)
+    for i in order:
+        t = int(vals[i])
+        if not 0 <= t < hi:
+            rng = "" if n_classes is None else f": labels must be in [0, {n_classes})"
+            raise ValueError(f"{name}[{i}] = {t} is not a valid class label{rng}")
+
+
 def weights(w, n, name, what):
     """Optional non-negative weights as (float64 contiguous vector, original float dtype)."""
     if w is None:
@@ -140,18 +160,85 @@ def weights(w, n, name, what):
 _MEAN_SAFE = (2.0**-64, 2.0**64)
 
 
-def mean_weights(w):
-    """Weights ``w`` (a float64 vector or None) with the same weighted mean: ``w`` itself,
-    or, when its largest value is outside [2**-64, 2**64], ``w`` times the power of two that
-    brings that value into [1, 2). The mean is sum(w L) / sum(w), unchanged by the exact
-    scaling, but its denominator then neither underflows (subnormal weights gave infinite
-    gradients) nor overflows (weights near 1e308 gave NaN)."""
+def mean_weights(sw, cw, yl=None, C=0, idx=None, all_classes=False):
+    """Sample weights ``sw`` and class weights ``cw`` (float64 vectors or None) with the
+    same weighted mean. The mean is sum(w L) / sum(w) with w_i = sw_i cw[y_i], unchanged
+    when every w_i is multiplied by the same power of two; when a positive weight lies
+    outside [2**-64, 2**64] the weights are rescaled so that the denominator neither
+    underflows (subnormal weights gave infinite gradients) nor overflows (weights near
+    1e308 gave NaN). Only the weights that enter the mean decide: the rows taken (``idx``,
+    or all) whose w_i > 0.
+
+    With labels, the class weights are folded into the rows' weights: w_i from the exact
+    product of the mantissas, scaled so that the largest w_i taken is in [1/4, 1], rows of
+    weight 0 or not taken set to 0; the kernels then get (w, None) and compute the same
+    mean (for hinge and hard-label cross-entropy a class weight is a row factor). Else
+    (soft targets: ``cw`` None, their mean divides by sum(sw) alone; or label smoothing,
+    ``all_classes``, which reads every class weight) each vector is scaled on its own by
+    the power of two that brings its largest weight taken into [1, 2). ``yl`` may hold bad
+    labels, which the kernels report."""
+    if (sw is None and cw is None) or (_moderate(sw) and _moderate(cw)):
+        return sw, cw
+    if cw is not None and yl is not None and not all_classes:
+        ok = (yl >= 0) & (yl < C)
+        mc, ec = np.frexp(np.where(ok, cw[np.where(ok, yl, 0)], 1.0))
+        if sw is None:
+            m, e = mc, ec
+        else:
+            ms, es = np.frexp(sw)
+            m, e = ms * mc, es + ec  # (m: one rounding, as sw_i * cw[y_i])
+        live = _taken(m > 0.0, idx)
+        if not live.any():
+            return sw, cw  # (a total weight of 0: NaN, as NumPy)
+        w = np.ldexp(m, e - int(e[live].max()))
+        w[~live] = 0.0
+        return w, None
+    if sw is not None:
+        live = sw > 0.0
+        if cw is not None and yl is not None:  # (label smoothing: rows of class weight 0)
+            ok = (yl >= 0) & (yl < C)
+            live &= np.where(ok, cw[np.where(ok, yl, 0)], 1.0) > 0.0
+        sw = _scale_live(sw, _taken(live, idx))
+    if cw is not None:
+        cw = _scale_live(cw, np.ones(cw.shape[0], bool))
+    return sw, cw
+
+
+def _moderate(w):
+    """w is None, or its positive values lie in [2**-64, 2**64]."""
     if w is None or w.size == 0:
+        return True
+    hi = float(w.max())
+    if not hi <= _MEAN_SAFE[1]:
+        return False
+    lo = float(w.min())
+    if lo <= 0.0:
+        pos = w[w > 0.0]
+        if pos.size == 0:
+            return True
+        lo = float(pos.min())
+    return lo >= _MEAN_SAFE[0]
+
+
+def _taken(live, idx):
+    """live restricted to the rows taken by idx (all rows when idx is None)."""
+    if idx is None:
+        return live
+    out = np.zeros(live.shape[0], bool)
+    out[idx[live[idx]]] = True
+    return out
+
+
+def _scale_live(w, live):
+    if w.size == 0 or not live.any():
         return w
-    m = float(w.max())
+    m = float(w[live].max())
     if not 0.0 < m < math.inf or _MEAN_SAFE[0] <= m <= _MEAN_SAFE[1]:
         return w
-    return np.ldexp(w, 1 - math.frexp(m)[1])  # (one factor 2**k would overflow for k > 1023)
+    with np.errstate(over="ignore"):  # (entries not taken may overflow: they become 0)
+        out = np.ldexp(w, 1 - math.frexp(m)[1])  # (one 2**k would overflow for k > 1023)
+    out[~live] = 0.0
+    return out
 
 
 def result_dtype(*dtypes):
@@ -186,7 +273,10 @@ def threads(n):
 def real(x, name, lo=None, hi=None):
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {_show(x)}")
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:  # (an int beyond float's range)
+        v = math.inf
     if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
         raise ValueError(f"{name} must be a finite number{rng}; got {x!r}")

@@ -129,7 +129,7 @@ def _verdict(err):
     return "WRONG (1e-4 or more)"
 
 
-def check_gradient(loss, x, *args, num_checks=10, h=1e-5, seed=None, verbose=True, **kwargs):
+def check_gradient(loss, x, /, *args, num_checks=10, h=1e-5, seed=None, verbose=True, **kwargs):
     """Check a fastloss loss's analytic gradient against centred differences.
 
     ``loss``: a name ("multiclass_hinge"/"hinge"/"svm", "softmax_cross_entropy"/
@@ -139,7 +139,9 @@ def check_gradient(loss, x, *args, num_checks=10, h=1e-5, seed=None, verbose=Tru
     perturbed; use float64 for errors below 1e-7. Prints a short report when ``verbose``
     and returns the largest relative error over ``num_checks`` random entries.
 
-    Example: ``check_gradient("softmax", scores, y, label_smoothing=0.1)``.
+    Example: ``check_gradient("softmax", scores, y, label_smoothing=0.1)``; keywords go to
+    the function, ``loss=`` among them: ``check_gradient(fl.linear_loss, W, X, y,
+    loss="hinge")``.
     """
     fn, name = _loss_function(loss)
     x0 = v.float_array(x, "x")

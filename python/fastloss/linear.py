@@ -96,8 +96,9 @@ def linear_loss(
     grad=False.
     """
     code = v.choice(loss, "loss", _LOSSES)
+    hinge_code = v.choice(variant, "variant", _VARIANTS)  # (checked for every loss)
     if code == 0:
-        code = v.choice(variant, "variant", _VARIANTS)
+        code = hinge_code
     red = v.reduction(reduction)
     if red == 0:
         raise ValueError(
@@ -155,9 +156,10 @@ def linear_loss(
     sw, swdt = v.weights(sample_weight, N, "sample_weight", "row of X")
     cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
     if red == 2:  # the mean is the same for weights scaled by a power of two
-        sw = v.mean_weights(sw)
-        if Q is None:  # (with soft targets "mean" divides by sum(sw) alone)
-            cw = v.mean_weights(cw)
+        # (with soft targets "mean" divides by sum(sw) alone: cw as given)
+        sw, cw_m = v.mean_weights(sw, cw if Q is None else None, yl, C, idx,
+                                  code == 2 and eps > 0)
+        cw = cw if Q is not None else cw_m
     M = N if idx is None else idx.shape[0]
     if red == 2 and M == 0:
         raise ValueError(
@@ -204,8 +206,11 @@ def _add_regularizer(W, reg, pen, l1_ratio, dW, tmp):
             np.sign(W, out=tmp)
             tmp *= reg * l1
             dW += tmp
-    if l2:
-        r += l2 * float(np.vdot(W, W))
+    if l2:  # (float32: the squares summed in double, as the fused kernel does)
+        if W.dtype == np.float64:
+            r += l2 * float(np.vdot(W, W))
+        else:
+            r += l2 * float(np.square(W, out=tmp).sum(dtype=np.float64))
         if dW is not None:
             np.multiply(W, 2.0 * reg * l2, out=tmp)
             dW += tmp
@@ -232,7 +237,8 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
         if cw is not None and yl is not None:
             w = w * cw[yl if idx is None else yl[idx]]
         denom = float(w.sum())
-        scale = 1.0 / denom
+        with np.errstate(divide="ignore"):  # (a total weight of 0: NaN or inf, as NumPy)
+            scale = float(np.float64(1.0) / denom)
     else:
         denom, scale = 1.0, 1.0
     rows = max(1, min(M, budget // max(1, C * dt.itemsize)))
@@ -241,7 +247,7 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
     # dW += X_c^T S in column blocks through a scratch of at most `budget` bytes
     cb = max(1, min(C, budget // max(1, D * dt.itemsize)))
     tmp = np.empty((D, cb), dt)
-    db = np.zeros(C, dt) if grad and b is not None else None
+    db = np.zeros(C) if grad and b is not None else None  # (summed in double)
     dX = np.empty((M, D), dt) if grad and return_dX else None
     total = 0.0
     for r0 in range(0, M, rows):
@@ -266,7 +272,7 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
                 np.matmul(Xc.T, S[:, c0:c1], out=t)
                 dW[:, c0:c1] += t
             if db is not None:
-                db += S.sum(axis=0)
+                db += S.sum(axis=0, dtype=np.float64)
             if dX is not None:
                 np.matmul(S, W.T, out=dX[r0:r1])
     r = 0.0
@@ -274,12 +280,13 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
         c1 = min(C, c0 + cb)
         r += _add_regularizer(W[:, c0:c1], reg, pen, l1_ratio,
                               None if dW is None else dW[:, c0:c1], tmp[:, : c1 - c0])
-    out = dt.type(total / denom + r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = dt.type(np.float64(total) / denom + r)
     if not grad:
         return out
     res = [out, dW]
     if db is not None:
-        res.append(db)
+        res.append(db.astype(dt))
     if dX is not None:
         res.append(dX)
     return tuple(res)

@@ -27,7 +27,7 @@ _F32, _F64, _I64 = v.F32, v.F64, v.I64
 _INF = float("inf")
 
 
-def _prepare(scores, y, sample_weight, class_weight, soft_ok, red):
+def _prepare(scores, y, sample_weight, class_weight, soft_ok, red, smooth=False):
     """Normalise the operands shared by the score-level losses.
 
     Returns (S, labels, soft targets, sw, cw, dtype) with S, soft targets in the computing
@@ -62,16 +62,16 @@ def _prepare(scores, y, sample_weight, class_weight, soft_ok, red):
                     "they must match"
                 )
             qdt = Q.dtype
-        elif isinstance(y, np.ndarray) or ya.size:
-            y = ya  # (an empty list stays a list: labels() takes it as int64)
+        elif isinstance(y, np.ndarray) or (ya.size and ya.dtype.kind in "iu"):
+            y = ya  # (an empty list, or ints beyond int64, stay a list for labels())
     if Q is None:
         yl = v.labels(y, N, "y", ("scores", S.shape), C)
     sw, swdt = v.weights(sample_weight, N, "sample_weight", "sample")
     cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
     if red == _MEAN:  # the mean is the same for weights scaled by a power of two
-        sw = v.mean_weights(sw)
-        if Q is None:  # (with soft targets "mean" divides by sum(sw) alone)
-            cw = v.mean_weights(cw)
+        # (with soft targets "mean" divides by sum(sw) alone: cw as given)
+        sw, cw_m = v.mean_weights(sw, cw if Q is None else None, yl, C, None, smooth)
+        cw = cw if Q is not None else cw_m
     dt = S.dtype
     if swdt is not None or cwdt is not None or qdt is not None:
         dt = v.result_dtype(S.dtype, swdt, cwdt, qdt)
@@ -206,7 +206,7 @@ def softmax_cross_entropy(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
-    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, True, red)
+    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, True, red, eps > 0)
     return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt)
 
 

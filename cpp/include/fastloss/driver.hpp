@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <new>
 #include <type_traits>
@@ -15,6 +16,31 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define FASTLOSS_HAVE_ATFORK 1
+#endif
+
+namespace fastloss {
+// OpenMP's thread team does not survive fork(): in a child forked after the parent ran a
+// parallel region, GCC's libgomp waits forever for threads that exist only in the parent
+// (multiprocessing's default "fork" start method on Linux). A fork handler, installed when
+// the first team starts, marks such a child, and every call in it stays on the calling
+// thread (the same results: they never depend on the thread count). One flag per process
+// (inline functions: one copy across the instruction-set variants).
+inline std::atomic<bool>& forked_after_team() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+// Called before a parallel region (cheap after the first call).
+inline void note_team_start() {
+#if defined(FASTLOSS_HAVE_ATFORK)
+  static const int installed =
+      pthread_atfork(nullptr, nullptr, [] { forked_after_team().store(true); });
+  (void)installed;
+#endif
+}
+}  // namespace fastloss
 
 FASTLOSS_NS_BEGIN
 
@@ -27,6 +53,7 @@ constexpr int64_t kBlockMaxRows = 512;
 
 inline int max_threads() {
 #if defined(_OPENMP)
+  if (forked_after_team().load(std::memory_order_relaxed)) return 1;
   return omp_get_max_threads();
 #else
   return 1;
@@ -46,6 +73,7 @@ inline int thread_cap() {
 }
 
 inline int resolve_threads(int n_threads, int64_t n_blocks) {
+  if (forked_after_team().load(std::memory_order_relaxed)) return 1;
   const int64_t want = n_threads > 0 ? n_threads : max_threads();
   return int(std::max<int64_t>(1, std::min<int64_t>({want, n_blocks, int64_t(thread_cap())})));
 }
@@ -60,7 +88,8 @@ inline int64_t block_rows(int64_t C) {
 template <class F>
 void parallel_for(int64_t n, int nt, bool par, F&& f) {
 #if defined(_OPENMP)
-  if (par) {
+  if (par && nt > 1) {
+    note_team_start();
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t i = 0; i < n; ++i) f(i);
     return;
