@@ -230,3 +230,12 @@ def test_check_gradient_passes_a_loss_keyword_to_the_function():
     for loss in ("hinge", "softmax"):
         err = check_gradient(fastloss.linear_loss, W, X, y, loss=loss, verbose=False, seed=1)
         assert err < 1e-6
+
+
+def test_bad_seed_is_named():
+    x = np.ones(3)
+    f = lambda z: float((z**2).sum())  # noqa: E731
+    for seed, err in (("a", TypeError), (1.5, TypeError), (True, TypeError), (-1, ValueError)):
+        with pytest.raises(err, match="seed"):
+            grad_check_sparse(f, x, 2 * x, seed=seed)
+    assert grad_check_sparse(f, x, 2 * x, seed=np.random.default_rng(1)) < 1e-9

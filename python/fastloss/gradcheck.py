@@ -85,6 +85,13 @@ def grad_check_sparse(f, x, analytic_grad, *, num_checks=10, h=1e-5, seed=None, 
     h = _step(h)
     if x.size == 0:
         raise ValueError("x is empty: there is no entry to check")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        if not isinstance(seed, (np.random.Generator, np.random.SeedSequence,
+                                 np.random.BitGenerator)):
+            raise TypeError(f"seed must be None, a non-negative int or a NumPy Generator; "
+                            f"got {v._show(seed)}")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed}")
     rng = np.random.default_rng(seed)
     picks = rng.choice(x.size, size=min(num_checks, x.size), replace=False)
     errors = []
