@@ -395,3 +395,29 @@ def test_numbers_beyond_float_and_int64_range_are_value_errors():
         fl.softmax_cross_entropy(S, [-(2**70), 2**70])
     with pytest.raises(ValueError, match=r"shape \(2, 1\) \(scores has shape \(2, 3\)\)"):
         fl.multiclass_hinge(S, np.zeros((2, 1), int))
+
+
+def test_mean_with_extreme_weights_and_no_classes():
+    S = np.zeros((3, 0))
+    sw = np.array([7e-321, 4e-321, 1e-321])
+    for f in (fl.multiclass_hinge, fl.softmax_cross_entropy):
+        with pytest.raises(ValueError, match=r"y\[0\] = 0"):
+            f(S, [0, 0, 0], sample_weight=sw, class_weight=np.zeros(0))
+
+
+@pytest.mark.parametrize("dt, big", [(np.float64, 1e307), (np.float32, 1e37)])
+def test_label_smoothing_with_class_weights_near_overflow(dt, big):
+    """(eps / C) cw_c is formed before the sums over classes: sum_c cw_c and
+    sum_c cw_c log p_c overflowed where the loss itself is finite."""
+    S = np.linspace(-1, 1, 20)[None].astype(dt)
+    cw = np.full(20, big)
+    scale = 2.0**-100
+    for red in ("none", "sum"):
+        loss, G = fl.softmax_cross_entropy(S, [0], class_weight=cw, label_smoothing=0.1,
+                                           reduction=red)
+        l2, G2 = R.softmax_cross_entropy(S.astype(np.float64), [0], class_weight=cw * scale,
+                                         label_smoothing=0.1, reduction=red)
+        assert np.all(np.isfinite(loss)) and np.isfinite(G).all()
+        rtol = 1e-12 if dt == np.float64 else 1e-5
+        assert_close(loss, np.asarray(l2) / scale, rtol, "loss")
+        assert_close(G, G2 / scale, rtol, "gradient")

@@ -179,9 +179,10 @@ def mean_weights(sw, cw, yl=None, C=0, idx=None, all_classes=False):
     labels, which the kernels report."""
     if (sw is None and cw is None) or (_moderate(sw) and _moderate(cw)):
         return sw, cw
+    if not all(w is None or np.isfinite(w).all() for w in (sw, cw)):
+        return sw, cw  # (NaN or inf weights: what they touch is not finite, unscaled)
     if cw is not None and yl is not None and not all_classes:
-        ok = (yl >= 0) & (yl < C)
-        mc, ec = np.frexp(np.where(ok, cw[np.where(ok, yl, 0)], 1.0))
+        mc, ec = np.frexp(_label_weights(cw, yl, C)[1])
         if sw is None:
             m, e = mc, ec
         else:
@@ -196,12 +197,20 @@ def mean_weights(sw, cw, yl=None, C=0, idx=None, all_classes=False):
     if sw is not None:
         live = sw > 0.0
         if cw is not None and yl is not None:  # (label smoothing: rows of class weight 0)
-            ok = (yl >= 0) & (yl < C)
-            live &= np.where(ok, cw[np.where(ok, yl, 0)], 1.0) > 0.0
+            live &= _label_weights(cw, yl, C)[1] > 0.0
         sw = _scale_live(sw, _taken(live, idx))
     if cw is not None:
         cw = _scale_live(cw, np.ones(cw.shape[0], bool))
     return sw, cw
+
+
+def _label_weights(cw, yl, C):
+    """(labels in range, cw[y_i] per row with 1 where the label is bad: the kernels
+    report it)."""
+    ok = (yl >= 0) & (yl < C)
+    if cw.shape[0] == 0:  # (C == 0: no label is valid)
+        return ok, np.ones(yl.shape[0])
+    return ok, np.where(ok, cw[np.where(ok, yl, 0)], 1.0)
 
 
 def _moderate(w):

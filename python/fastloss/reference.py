@@ -195,7 +195,7 @@ def softmax_cross_entropy(
         if eps > 0:
             cwv = np.ones(C, dt) if cw is None else cw
             a = a + dt.type(eps / C) * cwv
-            L = L + dt.type(eps / C) * -(logp * cwv).sum(axis=1)
+            L = L - ((dt.type(eps / C) * cwv) * logp).sum(axis=1)  # (a_c first, as API.md)
         wy = cwy.astype(np.float64) if sw is None else sw * cwy
         denom = float(wy.sum())
     dS = p * a.sum(axis=1, keepdims=True) - a if grad else None

@@ -380,24 +380,27 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
 // The options of the cross-entropy for one call, with the class weights as T.
 template <class T>
 struct SoftmaxParamsHolder {
-  std::vector<T> cw;
+  std::vector<T> cw, ecw;
   SoftmaxCEParams<T> P;
   SoftmaxParamsHolder(int64_t C, const double* class_weight, double eps)
-      : cw(size_t(C), T(1)) {
+      : cw(size_t(C), T(1)), ecw(size_t(C)) {
     P.eps = T(eps);
     P.keep = T(1.0 - eps);
-    P.eps_c = C > 0 ? T(eps / double(C)) : T(0);
+    const double eps_c = C > 0 ? eps / double(C) : 0.0;
+    P.eps_c = T(eps_c);
     P.weighted = class_weight != nullptr;
-    double sum_cw = double(C);
-    if (class_weight) {
-      sum_cw = 0.0;
-      for (int64_t c = 0; c < C; ++c) {
-        cw[size_t(c)] = T(class_weight[c]);
-        sum_cw += class_weight[c];
-      }
+    // (eps / C) times each class weight, and their sum, formed in double: the sums
+    // sum_c cw_c (d_c) would overflow for weights near the largest finite value
+    double eps_sum = 0.0;
+    for (int64_t c = 0; c < C; ++c) {
+      const double w = class_weight ? class_weight[c] : 1.0;
+      cw[size_t(c)] = T(w);
+      ecw[size_t(c)] = T(eps_c * w);
+      eps_sum += eps_c * w;
     }
     P.cw = cw.data();
-    P.sum_cw = T(sum_cw);
+    P.ecw = ecw.data();
+    P.eps_sum_cw = T(eps_sum);
   }
 };
 

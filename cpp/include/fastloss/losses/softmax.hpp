@@ -28,8 +28,9 @@ struct SoftmaxCEParams {
   T keep = 1;           // 1 - eps
   T eps_c = 0;          // eps / C
   const T* cw = nullptr;  // class weights as T (all ones when none were given)
+  const T* ecw = nullptr;  // (eps / C) cw_c, formed in double (no overflow of cw_c d_c sums)
   bool weighted = false;  // class weights were given
-  T sum_cw = 0;           // their sum
+  T eps_sum_cw = 0;       // (eps / C) sum_c cw_c, summed in double
 };
 
 // e = s - max(s); returns max(s).
@@ -72,8 +73,8 @@ FL_INLINE vec<T> soft_weights(const T* q, int64_t k, int64_t C, const SoftmaxCEP
   return load_chunk(P.cw, k, C, T(0)) * (load_chunk(q, k, C, T(0)) * P.keep + P.eps_c);
 }
 
-// Before exp. Hard label: returns d_y = e_y = s_y - max and sets *aux = sum_c cw_c d_c
-// (needed with eps > 0). Soft target: sets *aux = A = sum_c a_c and returns
+// Before exp. Hard label: returns d_y = e_y = s_y - max and sets *aux =
+// sum_c (eps / C) cw_c d_c (needed with eps > 0). Soft target: sets *aux = A = sum_c a_c and returns
 // sum_c a_c d_c. Reads e only, so e may be s itself (in place).
 template <class T, int CT>
 FL_INLINE T softmax_ce_prepare(const T* s, T mx, const T* e, int64_t C_,
@@ -89,7 +90,7 @@ FL_INLINE T softmax_ce_prepare(const T* s, T mx, const T* e, int64_t C_,
     *aux = hsum(A);
     return hsum(ad);
   }
-  *aux = P.eps > T(0) ? row_dot<T, CT>(P.cw, e, C) : T(0);
+  *aux = P.eps > T(0) ? row_dot<T, CT>(P.ecw, e, C) : T(0);
   (void)s;
   (void)mx;
   return e[y];
@@ -99,7 +100,7 @@ FL_INLINE T softmax_ce_prepare(const T* s, T mx, const T* e, int64_t C_,
 template <class T>
 FL_INLINE T softmax_ce_mass(int64_t y, const SoftmaxCEParams<T>& P) {
   const T cy = P.cw[y];
-  return P.eps > T(0) ? P.keep * cy + P.eps_c * P.sum_cw : cy;
+  return P.eps > T(0) ? P.keep * cy + P.eps_sum_cw : cy;
 }
 
 // After exp (e holds exp(s - max)): returns sum_c e_c and, when Grad, writes
@@ -124,11 +125,10 @@ FL_INLINE T softmax_ce_finish(const T* e, int64_t C_, int64_t y, const T* q, T A
   using I = typename VecT<T>::I;
   const M yv = M{} + I(y);
   const vec<T> ky = splat(ka * (P.keep * P.cw[y]));  // the label's share of a (times gs)
-  const T k2 = ka * P.eps_c;
   for (int64_t k = 0; k < chunks<T>(C); ++k) {
     const M at_y = (iota<T>() + I(k * width<T>())) == yv;
     vec<T> v = load_chunk(e, k, C, T(0)) * k1 - (at_y ? ky : vec<T>{});
-    if (P.eps > T(0)) v -= load_chunk(P.cw, k, C, T(0)) * k2;
+    if (P.eps > T(0)) v -= load_chunk(P.ecw, k, C, T(0)) * ka;
     store_chunk(g, k, C, fold ? v : v * kg);
   }
   return sum;
@@ -158,7 +158,7 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
       A += a;
       aux += a * d;
     } else {
-      if (P.eps > T(0)) aux += d * P.cw[j];
+      if (P.eps > T(0)) aux += d * P.ecw[j];
     }
   }
   if (!Soft) {
@@ -173,9 +173,9 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
   if (Soft) {
     loss = A * lse - aux;
   } else if (P.eps > T(0)) {
-    A = cy * P.keep + P.eps_c * P.sum_cw;
+    A = cy * P.keep + P.eps_sum_cw;
     // with eps = 1 the label's term is absent (not 0 * -inf = NaN where s_y = -inf)
-    loss = A * lse - (P.keep > T(0) ? cy * dy * P.keep : V{}) - aux * P.eps_c;
+    loss = A * lse - (P.keep > T(0) ? cy * dy * P.keep : V{}) - aux;
   } else {
     A = cy;
     loss = cy * (lse - dy);
@@ -189,7 +189,7 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
       ivec<T> yj = y;  // y - j: the label's lanes where 0 (no per-class constants)
       for (int j = 0; j < n; ++j, yj -= 1) {
         V g = E[j] * k1 - ((yj == 0) ? ky : V{});
-        if (P.eps > T(0)) g -= gs * (P.eps_c * P.cw[j]);
+        if (P.eps > T(0)) g -= gs * P.ecw[j];
         out[j] = g;
       }
     } else {
@@ -201,7 +201,7 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
           g -= (qcol[j] * P.keep + P.eps_c) * P.cw[j];
         else {
           g -= (yj == 0) ? cy * P.keep : V{};
-          if (P.eps > T(0)) g -= splat(P.eps_c * P.cw[j]);
+          if (P.eps > T(0)) g -= splat(P.ecw[j]);
         }
         out[j] = g * gs;
       }
@@ -219,7 +219,7 @@ FL_INLINE double softmax_ce_loss(bool soft, int64_t y, T lse, T dy_or_ad, T aux,
   if (P.eps > T(0))  // with eps = 1 the label's term is absent (not 0 * -inf = NaN)
     return double(A) * double(lse) -
            (P.keep > T(0) ? double(P.keep) * cy * double(dy_or_ad) : 0.0) -
-           double(P.eps_c) * double(aux);
+           double(aux);
   return cy * (double(lse) - double(dy_or_ad));
 }
 
