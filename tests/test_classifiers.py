@@ -124,3 +124,11 @@ def test_import_fastloss_does_not_import_sklearn():
     code = "import sys, fastloss; assert 'sklearn' not in sys.modules; fastloss.Softmax"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert "Softmax" in dir(fastloss)
+
+
+def test_sample_weights_summing_beyond_float_range_are_named():
+    X = np.random.default_rng(0).normal(size=(200, 5))
+    y = np.arange(200) % 3
+    for cls in (Softmax, LinearSVM):
+        with pytest.raises(ValueError, match="sample_weight sums to inf"):
+            cls(num_iters=5).fit(X, y, sample_weight=np.full(200, 1e307))

@@ -515,3 +515,12 @@ def test_random_search_loses_to_sgd_at_equal_loss_evaluations(scale):
     sgd_loss = full_loss(W)
     assert evals["random"] == evals["sgd"] == budget
     assert sgd_loss < 0.5 * rs_loss, (sgd_loss, rs_loss)
+
+
+def test_empty_parameters_are_updated_like_torch():
+    for shape in ((0, 3), (3, 0), (0,)):
+        p = np.zeros(shape)
+        sgd_step(p, np.zeros(shape), lr=0.1)
+        opt = SGD([np.zeros(shape)], lr=0.1, momentum=0.9)
+        opt.step([np.zeros(shape)])
+        assert p.shape == shape

@@ -166,10 +166,14 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             total = float(N)
             cum = None
         else:
-            cum = np.cumsum(sample_weight[order], dtype=np.float64)
+            with np.errstate(over="ignore"):  # (checked below)
+                cum = np.cumsum(sample_weight[order], dtype=np.float64)
             total = float(cum[-1])
             if not total > 0:
                 raise ValueError("sample_weight sums to zero: there is no row to train on")
+            if not math.isfinite(total):  # (the weights' scale sets the epoch's length)
+                raise ValueError(f"sample_weight sums to {total} (beyond float64's range): "
+                                 "scale the weights down")
         epoch = max(1, math.ceil(total / batch_size))
         code = _LOSS_CODES[self._loss]
         dW = np.empty_like(W)

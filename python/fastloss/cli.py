@@ -48,6 +48,8 @@ def _load(spec, features, seed):
                 images = X
         else:
             split = (d["X_train"], d["y_train"], d["X_test"], d["y_test"])
+            if "X_val" in d:  # (a validation set of its own: used as given)
+                split += (d["X_val"], d["y_val"])
     else:
         raise SystemExit(f"fastloss train: --data must be digits, cifar10:DIR or FILE.npz; "
                          f"got {spec!r}")
@@ -58,6 +60,9 @@ def _load(spec, features, seed):
                                        random_state=seed)
         imgs = images if images is not None else X
         parts = [(imgs[i], y[i]) for i in (i_tr, i_val, i_te)]
+    elif len(split) == 6:
+        Xtr, ytr, Xte, yte, Xva, yva = split
+        parts = [(Xtr, ytr), (Xva, yva), (Xte, yte)]
     else:
         Xtr, ytr, Xte, yte = split
         n_val = min(1000, max(1, len(ytr) // 10))
@@ -365,9 +370,43 @@ def _print_row(r):
 # gradcheck
 
 
+def _floored_error(fn, x, args, kw, k, seed, h, smooth):
+    """The largest of |a - n| / max(|a| + |n|, 1e-6 max|a|) over k random entries of x
+    (a: fn's analytic gradient; n: the five-point difference with step h for a smooth loss,
+    error O(h^4) and rounding about 1e-16 |loss| / h, else the centred one, exact for a
+    piecewise linear loss unless x +- h crosses a kink). The floor keeps an entry that is
+    nearly 0 from reporting the difference's rounding error as a relative error; a wrong
+    gradient is wrong on its large entries too."""
+    from fastloss.gradcheck import _centred
+
+    xc = np.array(x, dtype=np.float64)
+    a = np.asarray(fn(xc, *args, **kw)[1], np.float64)
+    floor = 1e-6 * float(np.abs(a).max()) if a.size else 0.0
+    rng = np.random.default_rng(seed)
+
+    def f(z):
+        return float(fn(z, *args, **kw)[0])
+
+    worst = 0.0
+    for flat in rng.choice(xc.size, size=min(k, xc.size), replace=False):
+        ix = np.unravel_index(int(flat), xc.shape)
+        if smooth:
+            old = xc[ix]
+            vals = []
+            for t in (2, 1, -1, -2):
+                xc[ix] = old + t * h
+                vals.append(f(xc))
+            xc[ix] = old
+            n = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+        else:
+            n = _centred(f, xc, ix, h)
+        an = float(a[ix])
+        worst = max(worst, abs(an - n) / max(abs(an) + abs(n), floor, 1e-300))
+    return worst
+
+
 def cmd_gradcheck(args):
     import fastloss as fl
-    from fastloss.gradcheck import check_gradient, grad_check_sparse
 
     rng = np.random.default_rng(args.seed)
     # Small, well-scaled problems: with a mean over many rows or very unequal scores some
@@ -411,26 +450,36 @@ def cmd_gradcheck(args):
                    (X, y, 0.1), {}))
     checks.append(("softmax_loss_vectorized", "CS231n, reg 0.1", fl.softmax_loss_vectorized,
                    W, (X, y, 0.1), {}))
-    print(f"analytic vs centred-difference gradients, float64, {k} random entries each, "
-          f"h=1e-5; relative error |a-n| / (|a|+|n|)")
-    print(f"{'kernel':<26}{'options':<36}{'shape':<12}{'max rel. error':>15}")
-    worst = 0.0
-    for name, opt, fn, x, a, kw in checks:
-        err = check_gradient(fn, x, *a, num_checks=k, seed=args.seed, verbose=False, **kw)
-        worst = max(worst, err)
-        print(f"{name:<26}{opt:<36}{str(x.shape):<12}{err:>15.2e}")
     for loss in ("softmax", "hinge"):
         bb = b.copy()
         _, _, db = fl.linear_loss(W, X, y, loss=loss, reg=0.1, b=bb)
-        err = grad_check_sparse(lambda z, loss=loss: fl.linear_loss(W, X, y, loss=loss,
-                                                                    reg=0.1, b=z, grad=False),
-                                bb, db, num_checks=k, seed=args.seed)
+        checks.append(("linear_loss db", f"{loss}, bias",
+                       lambda z, loss=loss, db=db: (fl.linear_loss(W, X, y, loss=loss, reg=0.1,
+                                                                   b=z)[0], db),
+                       bb, (), {}))
+    # Smooth losses (softmax without an l1 term): the five-point difference, h = 1e-3,
+    # must agree within 1e-7. Losses with kinks (the hinge, l1): the centred difference
+    # (h = 1e-5; 1e-4 for the piecewise quadratic squared hinge), exact unless x +- h
+    # crosses a kink, where CS231n's rule allows up to 1e-4 ("kink" in the last column).
+    print(f"analytic vs numerical gradients, float64, {k} random entries each; relative "
+          f"error |a-n| / max(|a|+|n|, 1e-6 max|a|)")
+    print(f"{'kernel':<26}{'options':<36}{'shape':<10}{'max rel. error':>15}  limit")
+    failed = 0
+    worst = 0.0
+    for name, opt, fn, x, a, kw in checks:
+        kinked = "hinge" in opt or "svm" in name or "l1" in opt or "elasticnet" in opt or \
+            (name == "multiclass_hinge")
+        h = (1e-4 if "squared" in opt else 1e-5) if kinked else 1e-3
+        err = _floored_error(fn, x, a, kw, k, args.seed, h, not kinked)
         worst = max(worst, err)
-        print(f"{'linear_loss db':<26}{loss + ', bias':<36}{str(bb.shape):<12}{err:>15.2e}")
-    ok = worst < 1e-7
-    print(f"largest relative error {worst:.2e}: " + ("all below 1e-7" if ok else
-                                                     "ABOVE 1e-7"))
-    return 0 if ok else 1
+        limit = 1e-7 if not kinked or err < 1e-7 else 1e-4
+        failed += not err < limit
+        note = "1e-7" if limit == 1e-7 else "1e-4 (kink)"
+        print(f"{name:<26}{opt:<36}{str(x.shape):<10}{err:>15.2e}  {note}"
+              + ("" if err < limit else "  FAILED"))
+    print(f"largest relative error {worst:.2e}: " + (
+        "every check within its limit" if not failed else f"{failed} check(s) FAILED"))
+    return 0 if not failed else 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -475,9 +524,12 @@ def main(argv=None):
 
         show_config()
         return 0
-    return {"train": cmd_train, "bench": cmd_bench, "gradcheck": cmd_gradcheck}[args.command](
-        args
-    )
+    cmd = {"train": cmd_train, "bench": cmd_bench, "gradcheck": cmd_gradcheck}[args.command]
+    try:
+        return cmd(args)
+    except (ValueError, TypeError, OSError) as e:  # bad arguments or data: a message, no
+        # traceback (sklearn's InvalidParameterError is a ValueError)
+        raise SystemExit(f"fastloss {args.command}: {e}") from None
 
 
 if __name__ == "__main__":

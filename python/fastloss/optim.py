@@ -69,7 +69,7 @@ def _order(a):
 
 
 def _no_overlap(a, name):
-    if any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
+    if a.size > 1 and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
         raise ValueError(
             f"{name} has overlapping elements (a broadcast view with a zero stride): "
             "it cannot be updated in place"
