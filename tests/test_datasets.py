@@ -73,3 +73,19 @@ def test_load_npz(tmp_path):
     np.savez(tmp_path / "d.npz", X=X, y=y[:3])
     with pytest.raises(ValueError, match="rows"):
         datasets.load_npz(tmp_path / "d.npz")
+
+
+def test_load_cifar10_batch_not_a_pickle_or_out_of_range(tmp_path):
+    from fastloss.datasets import load_cifar10
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for name in ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(b"this is not a pickle")
+    with pytest.raises(ValueError, match="not a CIFAR-10 batch"):
+        load_cifar10(folder)
+    for name in ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": np.full((2, 3072), 300, np.int64), b"labels": [0, 1]}, f)
+    with pytest.raises(ValueError, match=r"pixels in \[0, 255\]"):
+        load_cifar10(folder)

@@ -445,3 +445,8 @@ def test_baseline_isa_matches_skimage():
         FASTLOSS_CPU="baseline",
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_extract_features_ragged_list_names_imgs():
+    with pytest.raises(ValueError, match="imgs must be images of one shape"):
+        F.extract_features([np.zeros((8, 8, 3)), np.zeros((9, 9, 3))], [F.hog_feature])

@@ -37,7 +37,10 @@ def load_cifar10_batch(path):
     Only open files you trust: this is ``pickle.load``.
     """
     with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
+        try:
+            d = pickle.load(f, encoding="bytes")
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+            raise ValueError(f"{path}: not a CIFAR-10 batch (not a pickle: {e})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: not a CIFAR-10 batch (a pickled dict); got {type(d).__name__}")
     data = d.get(b"data", d.get("data"))
@@ -52,6 +55,9 @@ def load_cifar10_batch(path):
         raise ValueError(
             f"{path}: {y.shape[0]} labels for {data.shape[0]} images"
         )
+    if data.dtype != np.uint8 and data.size and (data.min() < 0 or data.max() > 255):
+        raise ValueError(f"{path}: b'data' must hold pixels in [0, 255]; got values in "
+                         f"[{data.min()}, {data.max()}]")
     X = data.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(X), y
 

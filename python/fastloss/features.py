@@ -292,7 +292,10 @@ def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
     for k, fn in enumerate(fns):
         if not callable(fn):
             raise TypeError(f"feature_fns[{k}] must be callable; got {type(fn).__name__}")
-    arr = imgs if isinstance(imgs, np.ndarray) else np.asarray(imgs)
+    try:
+        arr = imgs if isinstance(imgs, np.ndarray) else np.asarray(imgs)
+    except ValueError as e:  # (a ragged list of images)
+        raise ValueError(f"imgs must be images of one shape: {e}") from None
     if arr.ndim < 1:
         raise ValueError(f"imgs must be an array of images (N, ...); got shape {arr.shape}")
     n = arr.shape[0]
