@@ -221,12 +221,9 @@ def _moderate(w):
     if not hi <= _MEAN_SAFE[1]:
         return False
     lo = float(w.min())
-    if lo <= 0.0:
-        pos = w[w > 0.0]
-        if pos.size == 0:
-            return True
-        lo = float(pos.min())
-    return lo >= _MEAN_SAFE[0]
+    if lo > 0.0:
+        return lo >= _MEAN_SAFE[0]
+    return not np.any((w > 0.0) & (w < _MEAN_SAFE[0]))  # (zeros: the smallest positive)
 
 
 def _taken(live, idx):
