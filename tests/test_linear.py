@@ -276,3 +276,11 @@ def test_mean_with_extreme_weights_through_indices(method, loss):
                              class_weight=cw, method=method)
         assert_close(out[0], (w * L).sum() / w.sum(), 1e-12, f"loss {idx}")
         assert_close(out[1], X[idx].T @ dS, 1e-12, f"dW {idx}")
+
+
+def test_big_int_labels_of_the_wrong_length_with_indices():
+    # (the check of Python ints beyond int64 must not index past a short list)
+    with pytest.raises((TypeError, ValueError), match="y"):
+        fl.linear_loss(np.zeros((2, 3)), np.ones((4, 2)), [0, 2**70], indices=[3])
+    with pytest.raises(ValueError, match=r"y\[3\] = 1180591620717411303424"):
+        fl.linear_loss(np.zeros((2, 3)), np.ones((4, 2)), [0, 1, 2, 2**70], indices=[3, 0])

@@ -100,7 +100,7 @@ def labels(y, n, name="y", ref=("scores", None), n_classes=None, rows=None):
         k = a.dtype.kind
         if k not in "iu":
             if a.ndim == 1 and (k == "O" or (k == "f" and not isinstance(y, np.ndarray))):
-                _big_int_labels(y, name, n_classes, rows)  # (Python ints beyond int64)
+                _big_int_labels(y, n, name, n_classes, rows)  # (Python ints beyond int64)
             raise TypeError(f"{name} must hold integer class labels; got {_describe(a)}")
         if a.ndim != 1:
             raise ValueError(
@@ -127,11 +127,11 @@ def labels(y, n, name="y", ref=("scores", None), n_classes=None, rows=None):
     return a
 
 
-def _big_int_labels(y, name, n_classes, rows):
-    """A sequence of Python ints that NumPy could not hold as int64 (some beyond its
+def _big_int_labels(y, n, name, n_classes, rows):
+    """A sequence of n Python ints that NumPy could not hold as int64 (some beyond its
     range): ValueError naming the first label out of range, in the order of ``rows``."""
     vals = list(y)
-    if not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in vals):
+    if len(vals) != n or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in vals):
         return
     hi = INT64_MAX + 1 if n_classes is None else n_classes
     order = range(len(vals)) if rows is None or len(vals) == 0 else (int(r) for r in rows)
