@@ -257,9 +257,9 @@ FL_INLINE void scatter_lanes_fast(const vec<T>* col, T* base, int64_t ld) {
   }
 }
 
-template <class T, int CT, bool Grad, class LaneFn>
+template <class T, int CT, bool Grad, class LaneFn, class LossFn>
 double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
-                  LabelError& err, bool class_in_weight, const LaneFn& fn) {
+                  LabelError& err, bool class_in_weight, const LaneFn& fn, const LossFn& loss_of) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;
@@ -269,6 +269,19 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
   V col[NC]{}, qcol[NC]{}, out[NC]{};
   alignas(64) double w[W];
   int64_t row[W];
+  // The losses of a group are finished (loss_of) and summed after the next group's gradient
+  // (software pipelining: the loss's dependent chain overlaps that group's work); the sums
+  // keep the order of the groups.
+  using Pending = decltype(fn(col, qcol, C, ivec<T>{}, V{}, V{}, out));
+  struct Group {
+    Pending pending;
+    alignas(64) double w[W];
+    int64_t i0;
+    int nl;
+    bool unit;  // unit weights (w unused)
+  } prev;
+  bool have_prev = false;
+  constexpr bool kDefer = !std::is_same_v<Pending, V>;
   double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
   using DV = typename VecT<double, W * int(sizeof(double))>::V;  // W doubles
   DV vacc{};  // full groups without per-row outputs: a chain per lane, fixed order
@@ -282,6 +295,23 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
       return !lanes_overread<T, CT>() || (i0 + W < r1 && NBv * W <= ld + C);
     }
     return false;
+  };
+  auto add_losses = [&](V loss, const double* wg, int64_t gi0, int gnl, bool unit) {
+    if (gnl == W && !a.L) {
+      if (unit) {
+        vacc += __builtin_convertvector(loss, DV);
+      } else {
+        DV wv;
+        std::memcpy(&wv, wg, sizeof wv);
+        vacc += __builtin_convertvector(loss, DV) * wv;
+      }
+    } else {
+      for (int l = 0; l < gnl; ++l) {
+        const double wl = (unit ? 1.0 : wg[l]) * double(loss[l]);
+        if (a.L) a.L[gi0 + l] = T(wl);
+        acc[l & 3] += wl;
+      }
+    }
   };
   for (int64_t i0 = r0; i0 < r1; i0 += W) {
     const int nl = int(std::min<int64_t>(W, r1 - i0));
@@ -344,31 +374,29 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
       else
         for (int l = 0; l < W; ++l) sy[l] = a.S[(simple ? i0 + l : row[l]) * a.lds + y[l]];
     }
-    const V loss = fn(col, qcol, C, y, sy, gs, out);
-    if (nl == W && !a.L) {
-      if (simple && !a.sample_weight) {
-        vacc += __builtin_convertvector(loss, DV);
-      } else {
-        DV wv;
-        std::memcpy(&wv, w, sizeof wv);
-        vacc += __builtin_convertvector(loss, DV) * wv;
-      }
-    } else {
-      for (int l = 0; l < nl; ++l) {
-        const double wl = (simple && !a.sample_weight ? 1.0 : w[l]) * double(loss[l]);
-        if (a.L) a.L[i0 + l] = T(wl);
-        acc[l & 3] += wl;
-      }
-    }
+    const Pending pending = fn(col, qcol, C, y, sy, gs, out);
     if (Grad) {
+      bool whole = false;
       if constexpr (CT > 0 && has_transpose<T>()) {
-        if (nl == W && a.ldg >= C) {
-          scatter_lanes_fast<T, CT>(out, a.G + i0 * a.ldg, a.ldg);
-          continue;
-        }
+        whole = nl == W && a.ldg >= C;
+        if (whole) scatter_lanes_fast<T, CT>(out, a.G + i0 * a.ldg, a.ldg);
       }
-      scatter_lanes<T, CT>(out, C, nl, [&](int l) { return a.G + (i0 + l) * a.ldg; });
+      if (!whole) scatter_lanes<T, CT>(out, C, nl, [&](int l) { return a.G + (i0 + l) * a.ldg; });
     }
+    if constexpr (!kDefer) {  // (the loss is ready: nothing to overlap)
+      add_losses(loss_of(pending), w, i0, nl, simple && !a.sample_weight);
+    } else {
+      if (have_prev) add_losses(loss_of(prev.pending), prev.w, prev.i0, prev.nl, prev.unit);
+      prev.pending = pending;
+      std::memcpy(prev.w, w, sizeof w);
+      prev.i0 = i0;
+      prev.nl = nl;
+      prev.unit = simple && !a.sample_weight;
+      have_prev = true;
+    }
+  }
+  if constexpr (kDefer) {
+    if (have_prev) add_losses(loss_of(prev.pending), prev.w, prev.i0, prev.nl, prev.unit);
   }
   alignas(64) double lanes[W];
   std::memcpy(lanes, &vacc, sizeof lanes);
@@ -377,13 +405,26 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
   return lanes[0] + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
 }
 
-// The options of the cross-entropy for one call, with the class weights as T.
+// The options of the cross-entropy for one call, with the class weights as T (on the stack
+// for up to kLocal classes: no allocation in a small call), and (eps / C) cw_c only when
+// eps > 0 (the only case that reads them).
 template <class T>
 struct SoftmaxParamsHolder {
-  std::vector<T> cw, ecw;
+  static constexpr int64_t kLocal = 32;
+  T cw_local[kLocal], ecw_local[kLocal];
+  std::vector<T> cw_heap, ecw_heap;
   SoftmaxCEParams<T> P;
-  SoftmaxParamsHolder(int64_t C, const double* class_weight, double eps)
-      : cw(size_t(C), T(1)), ecw(size_t(C)) {
+  SoftmaxParamsHolder(int64_t C, const double* class_weight, double eps) {
+    T* cw = cw_local;
+    T* ecw = ecw_local;
+    if (C > kLocal) {
+      cw_heap.resize(size_t(C));
+      cw = cw_heap.data();
+      if (eps > 0.0) {
+        ecw_heap.resize(size_t(C));
+        ecw = ecw_heap.data();
+      }
+    }
     P.eps = T(eps);
     P.keep = T(1.0 - eps);
     const double eps_c = C > 0 ? eps / double(C) : 0.0;
@@ -394,14 +435,18 @@ struct SoftmaxParamsHolder {
     double eps_sum = 0.0;
     for (int64_t c = 0; c < C; ++c) {
       const double w = class_weight ? class_weight[c] : 1.0;
-      cw[size_t(c)] = T(w);
-      ecw[size_t(c)] = T(eps_c * w);
-      eps_sum += eps_c * w;
+      cw[c] = T(w);
+      if (eps > 0.0) {
+        ecw[c] = T(eps_c * w);
+        eps_sum += eps_c * w;
+      }
     }
-    P.cw = cw.data();
-    P.ecw = ecw.data();
+    P.cw = cw;
+    P.ecw = eps > 0.0 ? ecw : nullptr;
     P.eps_sum_cw = T(eps_sum);
   }
+  SoftmaxParamsHolder(const SoftmaxParamsHolder&) = delete;
+  SoftmaxParamsHolder& operator=(const SoftmaxParamsHolder&) = delete;
 };
 
 // One block of rows of a score-level loss, chosen once per call (loss, squared, gradient
@@ -433,25 +478,30 @@ double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int
   if constexpr (CT != 0) {  // short rows: the lanes
     if constexpr (K == BlockKind::hinge_ww || K == BlockKind::hinge_ww2) {
       constexpr bool Sq = K == BlockKind::hinge_ww2;
-      return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
-                                     [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
-                                       return hinge_ww_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
-                                     });
+      return lane_block<T, CT, Grad>(
+          a, r0, r1, scale, err, true,
+          [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
+            return hinge_ww_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
+          },
+          [](V loss) { return loss; });
     } else if constexpr (K == BlockKind::hinge_cs || K == BlockKind::hinge_cs2) {
       constexpr bool Sq = K == BlockKind::hinge_cs2;
-      return lane_block<T, CT, Grad>(a, r0, r1, scale, err, true,
-                                     [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
-                                       return hinge_cs_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
-                                     });
+      return lane_block<T, CT, Grad>(
+          a, r0, r1, scale, err, true,
+          [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
+            return hinge_cs_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
+          },
+          [](V loss) { return loss; });
     } else {
       constexpr bool Soft = K == BlockKind::ce_soft;
       const SoftmaxCEParams<T>& P = *sb.P;
-      return lane_block<T, CT, Grad>(a, r0, r1, scale, err, false,
-                                     [&](const V* c, const V* q, int C, M y, V sy, V gs, V* o) {
-                                       V E[kLaneMaxC];
-                                       return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, sy,
-                                                                                 gs, P, E, o);
-                                     });
+      return lane_block<T, CT, Grad>(
+          a, r0, r1, scale, err, false,
+          [&](const V* c, const V* q, int C, M y, V sy, V gs, V* o) {
+            V E[kLaneMaxC];
+            return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, sy, gs, P, E, o);
+          },
+          [&](const SoftmaxLanesPending<T>& r) { return softmax_ce_lanes_loss<T, Soft>(r, P); });
     }
   } else {  // long rows (or C == 1): SIMD along the row
     if constexpr (K == BlockKind::hinge_ww)

@@ -74,39 +74,7 @@ FL_INLINE double pow2(int64_t n) { return bits_as<double>(uint64_t(n + 1023) << 
 FL_INLINE vec<float> pow2(ivec<float> n) { return vec<float>((n + 127) << 23); }
 FL_INLINE vec<double> pow2(ivec<double> n) { return vec<double>((n + 1023) << 52); }
 
-// exp(xc) = 2^n p: returns p (the polynomial of the reduced argument) and sets t, whose
-// bits hold n (see ExpConst::shift), for one element or a SIMD vector of them, by the same
-// operations (so the same bits per lane).
-template <class V>
-FL_INLINE V exp_reduced(V xc, V& t) {
-  using K = ExpConst<typename ElemOf<V>::type>;
-  t = xc * K::log2e + K::shift;
-  const V n = t - K::shift;
-  const V r = (xc - n * K::ln2_hi) - n * K::ln2_lo;
-  V p = V{} + K::coef[0];
-  for (int k = 1; k <= K::degree; ++k) p = p * r + K::coef[k];
-  return p;
-}
-
-// exp for x <= 0 or NaN, one element or a vector: x clamped below (exp = 0 there), and the
-// split scaling 2^(n/2) 2^(n - n/2), so that a subnormal result is rounded once.
-template <class V>
-FL_INLINE V vexp(V x) {
-  using F = typename ElemOf<V>::type;
-  const V lo = V{} + ExpConst<F>::lo;
-  V t;
-  const V p = exp_reduced(x < lo ? lo : x, t);  // NaN stays NaN
-  const auto ni = int_bits(t) - int_bits(V{} + ExpConst<F>::shift);
-  const decltype(ni) n1 = ni >> 1, n2 = ni - n1;
-  return (p * pow2(n1)) * pow2(n2);
-}
-
-// The same where every lane's 2^n is a normal number, i.e. x >= kExpNormalMin<F> (or NaN):
-// one multiply by 2^n, which rounds exactly like the split scaling (both exact there).
-template <class F>
-constexpr F kExpNormalMin = sizeof(F) == 4 ? F(-86.5) : F(-707.0);
-
-// 2^n from t = x log2e + shift (exp_reduced): its low bits hold n + bias, which the
+// 2^n from t = x log2e + shift (see exp_batch): its low bits hold n + bias, which the
 // shift moves into the exponent field (the bits above shift out).
 FL_INLINE float pow2_of_shifted(float t) { return bits_as<float>(bits_as<uint32_t>(t) << 23); }
 FL_INLINE double pow2_of_shifted(double t) {
@@ -121,12 +89,62 @@ FL_INLINE vec<double> pow2_of_shifted(vec<double> t) {
   return vec<double>(U(t) << 52);
 }
 
+// Above this every lane's 2^n is a normal number: one multiply by 2^n rounds exactly like
+// the split scaling of exp_batch (both exact there).
+template <class F>
+constexpr F kExpNormalMin = sizeof(F) == 4 ? F(-86.5) : F(-707.0);
+
+// v[j] = exp(v[j]) for j < G, each an element or a SIMD vector, x <= 0 or NaN. exp(x) =
+// 2^n p(r): t = x log2e + shift (whose low bits hold n, see ExpConst::shift), r = x - n
+// ln2 (Cody-Waite), p by Horner. The G polynomials run interleaved, step by step, so that
+// G independent chains of multiply-adds are in flight rather than one (the same operations
+// per lane as G = 1, so the same bits). Normal: every lane's 2^n is a normal number (x >=
+// kExpNormalMin), one multiply by 2^n; else x is clamped below (exp = 0 there) and scaled
+// by 2^(n/2) 2^(n - n/2), so that a subnormal result is rounded once. NaN stays NaN.
+template <int G, bool Normal, class V>
+FL_INLINE void exp_batch(V* v) {
+  using F = typename ElemOf<V>::type;
+  using K = ExpConst<F>;
+  V t[G], r[G], p[G];
+#pragma GCC unroll 16
+  for (int j = 0; j < G; ++j) {
+    const V lo = V{} + K::lo;
+    const V xc = Normal ? v[j] : (v[j] < lo ? lo : v[j]);
+    t[j] = xc * K::log2e + K::shift;
+    const V n = t[j] - K::shift;
+    r[j] = (xc - n * K::ln2_hi) - n * K::ln2_lo;
+    p[j] = V{} + K::coef[0];
+  }
+#pragma GCC unroll 16
+  for (int k = 1; k <= K::degree; ++k)
+#pragma GCC unroll 16
+    for (int j = 0; j < G; ++j) p[j] = p[j] * r[j] + K::coef[k];
+#pragma GCC unroll 16
+  for (int j = 0; j < G; ++j) {
+    if constexpr (Normal) {
+      v[j] = p[j] * pow2_of_shifted(t[j]);
+    } else {
+      const auto ni = int_bits(t[j]) - int_bits(V{} + K::shift);
+      const decltype(ni) n1 = ni >> 1, n2 = ni - n1;
+      v[j] = (p[j] * pow2(n1)) * pow2(n2);
+    }
+  }
+}
+
+// exp for x <= 0 or NaN, one element or a vector.
+template <class V>
+FL_INLINE V vexp(V x) {
+  exp_batch<1, false>(&x);
+  return x;
+}
+
+// exp where x >= kExpNormalMin (or NaN).
 template <class V>
 FL_INLINE V vexp_normal(V x) {
-  V t;
-  const V p = exp_reduced(x, t);
-  return p * pow2_of_shifted(t);
+  exp_batch<1, true>(&x);
+  return x;
 }
+
 template <class F>
 struct LogConst;
 template <>
@@ -164,6 +182,30 @@ FL_INLINE double from_bits(int64_t b) { return bits_as<double>(b); }
 FL_INLINE vec<float> from_bits(ivec<float> b) { return vec<float>(b); }
 FL_INLINE vec<double> from_bits(ivec<double> b) { return vec<double>(b); }
 
+// sum_k c[k] x^(N-1-k) (c highest degree first), by Estrin's scheme: pairs c x + c', then
+// pairs of those with x^2, x^4, ...: log2(N) dependent steps rather than Horner's N - 1.
+// For polynomials whose terms fall off fast (|x| small), where its rounding is Horner's.
+template <class V, class F, int N>
+FL_INLINE V poly_estrin(V x, const F (&c)[N]) {
+  constexpr int H = (N + 1) / 2;
+  V q[H];
+#pragma GCC unroll 16
+  for (int i = 0; i < H; ++i) {  // from the constant term up
+    const int k = N - 1 - 2 * i;
+    q[i] = k >= 1 ? x * c[k - 1] + c[k] : V{} + c[k];
+  }
+  int n = H;
+#pragma GCC unroll 8
+  while (n > 1) {
+    x = x * x;
+#pragma GCC unroll 16
+    for (int i = 0; i < n / 2; ++i) q[i] = q[2 * i] + q[2 * i + 1] * x;
+    if (n % 2) q[n / 2] = q[n - 1];
+    n = (n + 1) / 2;
+  }
+  return q[0];
+}
+
 // Branch-free natural log for float and double, one element or a SIMD vector of them (the
 // same operations, so the same bits per lane): x = 2^e * m with m in [sqrt(1/2), sqrt(2)),
 // log(m) = 2 atanh(z), z = (m - 1) / (m + 1), |z| <= 0.1716, by its odd series (11 terms
@@ -185,8 +227,7 @@ FL_INLINE V vlog(V x) {
   e = big ? e + 1 : e;
   const V z = (m - one) / (m + one);
   const V z2 = z * z;
-  V p = zero + K::coef[0];
-  for (int k = 1; k < K::ncoef; ++k) p = p * z2 + K::coef[k];
+  const V p = poly_estrin(z2, K::coef);
   const V ef = int_value(e);
   V r = (ef * K::ln2_lo + F(2) * z * z2 * p) + F(2) * z + ef * K::ln2_hi;
   const V inf = zero + std::numeric_limits<F>::infinity();
@@ -196,16 +237,25 @@ FL_INLINE V vlog(V x) {
   return r;
 }
 
-// v[j] = exp(v[j]) for j < n, v[j] <= 0 (or NaN); lo <= min_j v[j] lane by lane (NaN
-// lanes aside): one test for all the vectors.
-template <class V>
-FL_INLINE void vexp_vectors(V* v, int64_t n, V lo) {
+// v[j] = exp(v[j]) for j < n (CT > 0: n = CT, known at compile time), v[j] <= 0 (or NaN);
+// lo <= min_j v[j] lane by lane (NaN lanes aside): one test for all the vectors, and their
+// polynomials interleaved in groups of G (three live vectors per chain: 5 chains fill
+// most of AVX2's 16 registers).
+template <int CT, bool Normal, class V>
+FL_INLINE void exp_vectors_as(V* v, int n_) {
+  const int n = CT > 0 ? CT : n_;
+  constexpr int G = CT > 0 ? CT : 5;
+  int j = 0;
+  for (; j + G <= n; j += G) exp_batch<G, Normal>(v + j);
+  for (; j < n; ++j) exp_batch<1, Normal>(v + j);
+}
+template <int CT, class V>
+FL_INLINE void vexp_vectors(V* v, int n, V lo) {
   using T = std::remove_reference_t<decltype(lo[0])>;
-  if (!any(lo < kExpNormalMin<T>)) {
-    for (int64_t j = 0; j < n; ++j) v[j] = vexp_normal(v[j]);
-  } else {
-    for (int64_t j = 0; j < n; ++j) v[j] = vexp(v[j]);
-  }
+  if (!any(lo < kExpNormalMin<T>))
+    exp_vectors_as<CT, true>(v, n);
+  else
+    exp_vectors_as<CT, false>(v, n);
 }
 
 // out[k] = exp(in[k]) for k < n; in and out may be the same array.

@@ -134,14 +134,43 @@ FL_INLINE T softmax_ce_finish(const T* e, int64_t C_, int64_t y, const T* q, T A
   return sum;
 }
 
+// sum_j v[j] for j < n (CT > 0: n = CT, known at compile time, summed pairwise: log2(n)
+// dependent adds rather than n - 1).
+template <int CT, class V>
+FL_INLINE V sum_vectors(const V* v, int n) {
+  if constexpr (CT > 0) {
+    V s[CT];
+#pragma GCC unroll 16
+    for (int j = 0; j < CT; ++j) s[j] = v[j];
+#pragma GCC unroll 8
+    for (int m = CT; m > 1; m = (m + 1) / 2) {
+#pragma GCC unroll 16
+      for (int i = 0; i < m / 2; ++i) s[i] = s[2 * i] + s[2 * i + 1];
+      if (m % 2) s[m / 2] = s[m - 1];
+    }
+    return s[0];
+  } else {
+    V s{};
+    for (int j = 0; j < n; ++j) s += v[j];
+    return s;
+  }
+}
+
 // ---- The same math over W rows at once ("lanes"), for rows of at most 16 classes -------
 // col[j] (qcol[j]) holds class j's scores (soft targets) of W rows, one row per lane, sy
 // the scores at their labels (col[y] lane by lane);
-// E is scratch for CT vectors. Returns the unweighted losses and, when Grad, writes
-// out[j] = gs * dL/ds_j. The exps of all CT x W entries are one vexp pass, with one test
-// of its range for all of them.
+// E is scratch for CT vectors. When Grad, writes out[j] = gs * dL/ds_j, and returns what
+// the losses need besides: the row's exp sum and target terms, whose log and arithmetic
+// softmax_ce_lanes_loss does later (the driver runs it while the next rows compute, so
+// the log's chain of dependent steps overlaps their work). The exps of all CT x W entries
+// are one vexp pass, with one test of its range for all of them.
+template <class T>
+struct SoftmaxLanesPending {
+  vec<T> sum, A, cy, dy, aux;
+};
+
 template <class T, bool Grad, bool Soft, int CT>
-FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, ivec<T> y,
+FL_INLINE SoftmaxLanesPending<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, ivec<T> y,
                                   vec<T> sy, vec<T> gs, const SoftmaxCEParams<T>& P,
                                   vec<T>* E, vec<T>* out) {
   using V = vec<T>;
@@ -165,21 +194,9 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
     dy = sy - mx;  // (sy = col[y]: the same bits as d at y)
     if (P.weighted) cy = gather_at(P.cw, y);
   }
-  vexp_vectors(E, n, lo);
-  V sum{};
-  for (int j = 0; j < n; ++j) sum += E[j];
-  const V lse = vlog(sum);
-  V loss;
-  if (Soft) {
-    loss = A * lse - aux;
-  } else if (P.eps > T(0)) {
-    A = cy * P.keep + P.eps_sum_cw;
-    // with eps = 1 the label's term is absent (not 0 * -inf = NaN where s_y = -inf)
-    loss = A * lse - (P.keep > T(0) ? cy * dy * P.keep : V{}) - aux;
-  } else {
-    A = cy;
-    loss = cy * (lse - dy);
-  }
+  vexp_vectors<CT>(E, n, lo);
+  const V sum = sum_vectors<CT>(E, n);
+  if (!Soft) A = P.eps > T(0) ? cy * P.keep + P.eps_sum_cw : cy;
   if (Grad) {
     // gs folded into p's factor saves a multiply per entry, unless gs * A overflows in some
     // lane (huge weights): then (A p - a) * gs, NumPy's order.
@@ -207,7 +224,18 @@ FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, 
       }
     }
   }
-  return loss;
+  return {sum, A, cy, dy, aux};
+}
+
+// The unweighted losses of the rows of softmax_ce_lanes.
+template <class T, bool Soft>
+FL_INLINE vec<T> softmax_ce_lanes_loss(const SoftmaxLanesPending<T>& r,
+                                       const SoftmaxCEParams<T>& P) {
+  const vec<T> lse = vlog(r.sum);
+  if (Soft) return r.A * lse - r.aux;
+  if (P.eps > T(0))  // with eps = 1 the label's term is absent (not 0 * -inf = NaN)
+    return r.A * lse - (P.keep > T(0) ? r.cy * r.dy * P.keep : vec<T>{}) - r.aux;
+  return r.cy * (lse - r.dy);
 }
 
 // The row's loss from lse = log(sum), the prepared d_y (or sum a d) and aux.
