@@ -46,9 +46,9 @@ struct ExpConst<double> {
                           ln2_lo = 1.90821492927058770002e-10;
   static constexpr double shift = 6755399441056767.0;  // 1.5 * 2^52 + 1023 (as for float)
   static constexpr double lo = -760.0;
-  // exp(r) = 1 + r + r^2 g(r) on |r| <= ln2/2: g of degree 9 interpolating (e^r - 1 - r) / r^2
-  // at the Chebyshev nodes (relative error of the whole below 2e-17: Taylor's series
-  // needs degree 13 for that)
+  // exp(r) = 1 + r + r^2 g(r) on |r| <= ln2/2, g of degree 9 interpolating
+  // (e^r - 1 - r) / r^2 at the Chebyshev nodes: relative error below 2e-17 (Taylor's
+  // series needs degree 13 for that)
   static constexpr int bias = 1023, mant = 52, degree = 11;
   static constexpr double coef[12] = {
       0x1.af389ecfc4b9cp-26, 0x1.28917c89a43a7p-22, 0x1.71de0db2f6b19p-19,
@@ -243,16 +243,17 @@ FL_INLINE V vlog(V x) {
 }
 
 // v[j] = exp(v[j]) for j < n (CT > 0: n = CT, known at compile time), v[j] <= 0 (or NaN);
-// lo <= min_j v[j] lane by lane (NaN lanes aside): one test for all the vectors, and their
-// polynomials interleaved in groups of G (three live vectors per chain: 5 chains fill
-// most of AVX2's 16 registers).
+// lo <= min_j v[j] lane by lane (NaN lanes aside): one test for all the vectors, and all
+// their polynomials interleaved (5 at a time for a run-time n).
 template <int CT, bool Normal, class V>
-FL_INLINE void exp_vectors_as(V* v, int n_) {
-  const int n = CT > 0 ? CT : n_;
-  constexpr int G = CT > 0 ? CT : 5;
-  int j = 0;
-  for (; j + G <= n; j += G) exp_batch<G, Normal>(v + j);
-  for (; j < n; ++j) exp_batch<1, Normal>(v + j);
+FL_INLINE void exp_vectors_as(V* v, int n) {
+  if constexpr (CT > 0) {
+    exp_batch<CT, Normal>(v);
+  } else {
+    int j = 0;
+    for (; j + 5 <= n; j += 5) exp_batch<5, Normal>(v + j);
+    for (; j < n; ++j) exp_batch<1, Normal>(v + j);
+  }
 }
 template <int CT, class V>
 FL_INLINE void vexp_vectors(V* v, int n, V lo) {

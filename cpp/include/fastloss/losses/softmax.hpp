@@ -28,7 +28,7 @@ struct SoftmaxCEParams {
   T keep = 1;           // 1 - eps
   T eps_c = 0;          // eps / C
   const T* cw = nullptr;  // class weights as T (all ones when none were given)
-  const T* ecw = nullptr;  // (eps / C) cw_c, formed in double (no overflow of cw_c d_c sums)
+  const T* ecw = nullptr;  // (eps / C) cw_c, formed in double (null when eps = 0)
   bool weighted = false;  // class weights were given
   T eps_sum_cw = 0;       // (eps / C) sum_c cw_c, summed in double
 };
