@@ -148,10 +148,11 @@ double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double s
 constexpr int64_t kLaneMaxC = 16;
 
 // Walks rows r0..r1 in groups of W: checks the labels, gathers the group's scores (and
-// soft targets) class by class into vectors, lets fn compute the losses and gradients,
-// weighs and sums the losses, and scatters the gradients back into rows. A short last
-// group repeats its last row in the unused lanes. class_in_weight: the sample weight
-// includes class_weight[y] (the hinge); otherwise the loss applies class weights itself.
+// soft targets) class by class into vectors, lets fn compute the gradients and what the
+// losses need (loss_of turns that into the losses), weighs and sums the losses, and
+// scatters the gradients back into rows. A short last group repeats its last row in the
+// unused lanes. class_in_weight: the sample weight includes class_weight[y] (the hinge);
+// otherwise the loss applies class weights itself.
 // col[j][l] = row l's element j, row l at row(l): by SIMD element for a compile-time C
 // (the compiler unrolls it into gathers and shuffles), through memory row by row for a
 // run-time C.
@@ -259,7 +260,8 @@ FL_INLINE void scatter_lanes_fast(const vec<T>* col, T* base, int64_t ld) {
 
 template <class T, int CT, bool Grad, class LaneFn, class LossFn>
 double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
-                  LabelError& err, bool class_in_weight, const LaneFn& fn, const LossFn& loss_of) {
+                  LabelError& err, bool class_in_weight, const LaneFn& fn,
+                  const LossFn& loss_of) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;

@@ -161,18 +161,19 @@ FL_INLINE V sum_vectors(const V* v, int n) {
 // the scores at their labels (col[y] lane by lane);
 // E is scratch for CT vectors. When Grad, writes out[j] = gs * dL/ds_j, and returns what
 // the losses need besides: the row's exp sum and target terms, whose log and arithmetic
-// softmax_ce_lanes_loss does later (the driver runs it while the next rows compute, so
-// the log's chain of dependent steps overlaps their work). The exps of all CT x W entries
-// are one vexp pass, with one test of its range for all of them.
+// softmax_ce_lanes_loss does (in double the driver runs it after the next group, so that
+// the log's chain of dependent steps overlaps that group's work). The exps of all CT x W
+// entries are one vexp pass, with one test of its range for all of them.
 template <class T>
 struct SoftmaxLanesPending {
   vec<T> sum, A, cy, dy, aux;
 };
 
 template <class T, bool Grad, bool Soft, int CT>
-FL_INLINE SoftmaxLanesPending<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, ivec<T> y,
-                                  vec<T> sy, vec<T> gs, const SoftmaxCEParams<T>& P,
-                                  vec<T>* E, vec<T>* out) {
+FL_INLINE SoftmaxLanesPending<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol,
+                                                  int C, ivec<T> y, vec<T> sy, vec<T> gs,
+                                                  const SoftmaxCEParams<T>& P, vec<T>* E,
+                                                  vec<T>* out) {
   using V = vec<T>;
   const int n = CT > 0 ? CT : C;
   V mx = col[0];
