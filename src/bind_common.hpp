@@ -26,17 +26,19 @@ inline bool is_native(const py::dtype& dt) {
 }
 
 // 4 for native float32, 8 for native float64, 0 otherwise.
-inline int float_code(const py::array& a) {
-  const py::dtype dt = a.dtype();
+inline int float_code(const py::dtype& dt) {
   if (dt.kind() != 'f' || !is_native(dt)) return 0;
   const auto sz = dt.itemsize();
   return (sz == 4 || sz == 8) ? int(sz) : 0;
 }
 
-inline bool is_int64(const py::array& a) {
-  const py::dtype dt = a.dtype();
+inline int float_code(const py::array& a) { return float_code(a.dtype()); }
+
+inline bool is_int64(const py::dtype& dt) {
   return dt.kind() == 'i' && dt.itemsize() == 8 && is_native(dt);
 }
+
+inline bool is_int64(const py::array& a) { return is_int64(a.dtype()); }
 
 // A label outside [0, C) found by a kernel: the ValueError every binding raises for it.
 [[noreturn]] inline void raise_label_error(const fastloss::LabelError& e, int64_t C) {
@@ -99,7 +101,7 @@ namespace fastloss_bind {
 // as much as the loss itself). A block returns to the pool only when NumPy frees the
 // array's last reference (the capsule's destructor); at most kPoolBlocks blocks and
 // kPoolBytes bytes are kept.
-py::array pooled_empty(const py::dtype& dt, const std::vector<py::ssize_t>& shape);
+py::array pooled_empty(const py::dtype& dt, py::ssize_t rows, py::ssize_t cols);
 // Frees every block the pool holds.
 void pool_clear();
 // The number of blocks and bytes the pool holds.

@@ -88,18 +88,24 @@ Pool& pool() {
 
 }  // namespace
 
-py::array pooled_empty(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
-  size_t n = 1;
-  for (py::ssize_t d : shape) n *= size_t(d);
-  const size_t bytes = n * size_t(dt.itemsize());
-  if (bytes < kPoolMinBytes) return py::array(dt, shape);
+py::array pooled_empty(const py::dtype& dt, py::ssize_t rows, py::ssize_t cols) {
+  const size_t bytes = size_t(rows) * size_t(cols) * size_t(dt.itemsize());
+  Py_intptr_t dims[2] = {rows, cols};
+  const auto& api = py::detail::npy_api::get();
+  if (bytes < kPoolMinBytes) {  // NumPy's allocator, through its C API (no shape vectors)
+    PyObject* descr = dt.inc_ref().ptr();  // (NewFromDescr steals the reference)
+    PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, 2, dims, nullptr,
+                                            nullptr, 0, nullptr);
+    if (!a) throw py::error_already_set();
+    return py::reinterpret_steal<py::array>(a);
+  }
   Block* b = new Block(pool().get(bytes));
   py::capsule owner(b, [](void* p) {
     Block* blk = static_cast<Block*>(p);
     pool().put(*blk);
     delete blk;
   });
-  return py::array(dt, shape, b->ptr, owner);
+  return py::array(dt, {rows, cols}, b->ptr, owner);
 }
 
 void pool_clear() { pool().clear(); }
@@ -114,7 +120,7 @@ void bind_pool(pybind11::module_& m) {
       "empty",
       [](py::ssize_t rows, py::ssize_t cols, const py::dtype& dt) {
         if (rows < 0 || cols < 0) throw py::value_error("negative dimensions");
-        return fastloss_bind::pooled_empty(dt, {rows, cols});
+        return fastloss_bind::pooled_empty(dt, rows, cols);
       },
       "An uninitialised C-contiguous (rows, cols) array, from the output pool when large "
       "(private).");

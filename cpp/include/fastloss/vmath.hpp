@@ -121,9 +121,17 @@ FL_INLINE void exp_batch(V* v) {
     p[j] = V{} + K::coef[0];
   }
 #pragma GCC unroll 16
-  for (int k = 1; k <= K::degree; ++k)
+  for (int k = 1; k <= K::degree; ++k) {
+    // With many chains their r's do not all fit in registers: the coefficient held in a
+    // register (the empty asm hides that it is a constant) lets each multiply-add take
+    // its r straight from memory, where the compiler otherwise reloaded r into a register
+    // and took the coefficient from memory (one instruction more per step; 200 x 10
+    // softmax 12 % faster in double, 7 % in float, on AVX2). The same operations.
+    V c = V{} + K::coef[k];
+    if constexpr (G > 1) asm("" : "+v"(c));
 #pragma GCC unroll 16
-    for (int j = 0; j < G; ++j) p[j] = p[j] * r[j] + K::coef[k];
+    for (int j = 0; j < G; ++j) p[j] = p[j] * r[j] + c;
+  }
 #pragma GCC unroll 16
   for (int j = 0; j < G; ++j) {
     if constexpr (Normal) {
