@@ -77,7 +77,8 @@ double score_loss_t(const py::array& S, const py::object& y, const py::object& Q
 }
 
 // ---- The plain call, checked here: C-contiguous aligned native float32/float64 scores of
-// at least one row, a contiguous int64 label vector, "mean", the gradient, all threads.
+// at least one row, a contiguous int64 label vector, "mean", all threads, with or without
+// the gradient.
 // Returns None for anything else (the Python layer then takes its general path, which
 // converts, validates and explains); the same kernel and results as the general path.
 // It is a CPython "fastcall" function that talks to NumPy's C API directly: pybind11's
@@ -102,7 +103,8 @@ py::dtype dtype_of(const py::detail::PyArray_Proxy* a) {
 
 template <class T>
 PyObject* score_plain_t(const py::detail::PyArray_Proxy* s,
-                        const py::detail::PyArray_Proxy* y, int loss, double margin) {
+                        const py::detail::PyArray_Proxy* y, int loss, double margin,
+                        bool grad) {
   const npy_api& api = npy_api::get();
   fastloss::ScoreLossArgs<T> a;
   a.S = reinterpret_cast<const T*>(s->data);
@@ -114,12 +116,16 @@ PyObject* score_plain_t(const py::detail::PyArray_Proxy* s,
   a.margin = margin;
   a.reduction = fastloss::Reduction::mean;
   a.n_threads = 0;
-  py::array G = pooled_empty(dtype_of(s), a.N, a.C);
-  a.G = static_cast<T*>(G.mutable_data());
-  a.ldg = a.C;
+  py::array G;
+  if (grad) {
+    G = pooled_empty(dtype_of(s), a.N, a.C);
+    a.G = static_cast<T*>(G.mutable_data());
+    a.ldg = a.C;
+  }
   const T loss_value = T(run_score_loss(a));
   PyObject* value = api.PyArray_Scalar_(const_cast<T*>(&loss_value), s->descr, nullptr);
   if (!value) throw py::error_already_set();
+  if (!grad) return value;
   PyObject* r = PyTuple_New(2);
   if (!r) {
     Py_DECREF(value);
@@ -131,19 +137,21 @@ PyObject* score_plain_t(const py::detail::PyArray_Proxy* s,
 }
 
 PyObject* score_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 4) throw py::type_error("score_plain takes 4 arguments");
+  if (nargs != 5) throw py::type_error("score_plain takes 5 arguments");
   const long loss = PyLong_AsLong(args[2]);
   if (loss == -1 && PyErr_Occurred()) throw py::error_already_set();
   const double margin = PyFloat_AsDouble(args[3]);
   if (margin == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  const int grad = PyObject_IsTrue(args[4]);
+  if (grad < 0) throw py::error_already_set();
   const auto* s = plain_array(args[0], 2);
   const auto* y = plain_array(args[1], 1);
   if (loss < 0 || loss > 2 || !s || !y || s->dimensions[0] < 1 || s->dimensions[1] < 1 ||
       y->dimensions[0] != s->dimensions[0] || !is_int64(dtype_of(y)))
     Py_RETURN_NONE;
   switch (float_code(dtype_of(s))) {
-    case 4: return score_plain_t<float>(s, y, int(loss), margin);
-    case 8: return score_plain_t<double>(s, y, int(loss), margin);
+    case 4: return score_plain_t<float>(s, y, int(loss), margin, grad != 0);
+    case 8: return score_plain_t<double>(s, y, int(loss), margin, grad != 0);
     default: Py_RETURN_NONE;
   }
 }
@@ -166,8 +174,8 @@ PyObject* score_plain(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 PyMethodDef score_plain_def = {
     "score_plain", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&score_plain)),
     METH_FASTCALL,
-    "score_plain(scores, y, loss, margin): the plain score-level call (private): "
-    "(loss, gradient), or None when the arguments need the general path."};
+    "score_plain(scores, y, loss, margin, grad): the plain score-level call (private): "
+    "(loss, gradient) or the loss, or None when the arguments need the general path."};
 
 template <class T>
 void softmax_t(const py::array& S, py::array& out, bool log, int n_threads) {

@@ -76,9 +76,14 @@ def test_plain_call_equals_general_path(dt, fn):
             assert loss == l2
             np.testing.assert_array_equal(g, g2)
         code = 2 if fn is fl.softmax_cross_entropy else 0
-        l3, g3 = _core.score_plain(S, y, code, 1.0)
+        l3, g3 = _core.score_plain(S, y, code, 1.0, True)
         assert l3 == loss
         np.testing.assert_array_equal(g3, g)
+        # the loss alone (grad=False), plain and general, is the fused call's loss
+        l4 = fn(S, y, grad=False)
+        assert type(l4) is type(loss) and l4 == loss
+        assert _core.score_plain(S, y, code, 1.0, False) == loss
+        assert fn(S, y, grad=False, n_threads=1) == loss
 
 
 def test_plain_call_declines_what_it_does_not_check():
@@ -96,13 +101,16 @@ def test_plain_call_declines_what_it_does_not_check():
         (np.ma.masked_array(S), y),  # a subclass
         (S, y.tolist()),
     ):
-        assert _core.score_plain(args[0], args[1], 2, 1.0) is None
+        assert _core.score_plain(args[0], args[1], 2, 1.0, True) is None
+        assert _core.score_plain(args[0], args[1], 2, 1.0, False) is None
     with pytest.raises(ValueError, match=r"y\[3\] = 9"):
         y_bad = y.copy()
         y_bad[3] = 9
         fl.softmax_cross_entropy(S, y_bad)
     with pytest.raises(ValueError, match=r"y\[0\] = -1"):
         fl.multiclass_hinge(S, np.full(20, -1))
+    with pytest.raises(ValueError, match=r"y\[0\] = -1"):
+        fl.softmax_cross_entropy(S, np.full(20, -1), grad=False)
     # the public functions still take every one of those through the general path
     loss, g = fl.softmax_cross_entropy(np.asfortranarray(S), y.astype(np.int32))
     lr, gr = R.softmax_cross_entropy(S.astype(np.float64), y)

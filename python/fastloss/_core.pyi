@@ -63,12 +63,12 @@ def score_loss(
     reduced loss."""
 
 def score_plain(
-    scores: object, y: object, loss: int, margin: float, /
-) -> tuple[_Scalar, _Array] | None:
+    scores: object, y: object, loss: int, margin: float, grad: bool, /
+) -> tuple[_Scalar, _Array] | _Scalar | None:
     """The plain call: C-contiguous aligned float32/float64 scores with at least one row,
-    a contiguous int64 label vector, reduction "mean", the gradient, every thread.
-    Returns (loss as a NumPy scalar of the scores' dtype, gradient), or None when the
-    arguments are anything else (the caller then takes the general path)."""
+    a contiguous int64 label vector, reduction "mean", every thread. Returns (loss as a
+    NumPy scalar of the scores' dtype, gradient), or the loss alone when grad is false, or
+    None when the arguments are anything else (the caller then takes the general path)."""
 
 def softmax_rows(scores: _Array, out: _Array, log: bool, n_threads: int, /) -> None:
     """Row-wise softmax (log=False) or log-softmax (log=True) of 2-D scores into out."""

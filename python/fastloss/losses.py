@@ -24,6 +24,7 @@ _MEAN, _NONE = 2, 0
 
 
 _F32, _F64, _I64 = v.F32, v.F64, v.I64
+_score_plain = _core.score_plain
 _INF = float("inf")
 
 
@@ -130,7 +131,7 @@ def multiclass_hinge(
     PyTorch's ``multi_margin_loss`` (p=1) equals the Weston-Watkins loss divided by C.
     """
     if (
-        grad is True
+        (grad is True or grad is False)
         and n_threads is None
         and sample_weight is None
         and class_weight is None
@@ -142,7 +143,7 @@ def multiclass_hinge(
         and type(margin) is float
         and -_INF < margin < _INF
     ):  # the plain call (CS231n's svm_loss): checked and computed in one C++ call
-        r = _core.score_plain(scores, y, 0, margin)
+        r = _score_plain(scores, y, 0, margin, grad)
         if r is not None:
             return r
     code = _HINGE_VARIANTS.get(variant) if type(variant) is str else None
@@ -185,7 +186,7 @@ def softmax_cross_entropy(
     Returns loss, or (loss, dscores) when grad is True; the gradient is softmax(s) - q.
     """
     if (
-        grad is True
+        (grad is True or grad is False)
         and n_threads is None
         and sample_weight is None
         and class_weight is None
@@ -194,7 +195,7 @@ def softmax_cross_entropy(
         and type(label_smoothing) is float
         and label_smoothing == 0.0
     ):  # the plain call (CS231n's softmax_loss): checked and computed in one C++ call
-        r = _core.score_plain(scores, y, _SOFTMAX, 1.0)
+        r = _score_plain(scores, y, _SOFTMAX, 1.0, grad)
         if r is not None:
             return r
     red = v.REDUCTIONS.get(reduction) if type(reduction) is str else None

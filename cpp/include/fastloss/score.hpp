@@ -148,8 +148,8 @@ double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double s
 constexpr int64_t kLaneMaxC = 16;
 
 // Walks rows r0..r1 in groups of W: checks the labels, gathers the group's scores (and
-// soft targets) class by class into vectors, lets fn compute the gradients and what the
-// losses need (loss_of turns that into the losses), weighs and sums the losses, and
+// soft targets) class by class into vectors, lets fn compute the gradients and the
+// unweighted losses (one per lane), weighs and sums the losses, and
 // scatters the gradients back into rows. A short last group repeats its last row in the
 // unused lanes. class_in_weight: the sample weight includes class_weight[y] (the hinge);
 // otherwise the loss applies class weights itself.
@@ -258,10 +258,9 @@ FL_INLINE void scatter_lanes_fast(const vec<T>* col, T* base, int64_t ld) {
   }
 }
 
-template <class T, int CT, bool Grad, class LaneFn, class LossFn>
+template <class T, int CT, bool Grad, class LaneFn>
 double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scale,
-                  LabelError& err, bool class_in_weight, const LaneFn& fn,
-                  const LossFn& loss_of) {
+                  LabelError& err, bool class_in_weight, const LaneFn& fn) {
   using V = vec<T>;
   using M = ivec<T>;
   using I = typename VecT<T>::I;
@@ -271,21 +270,6 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
   V col[NC]{}, qcol[NC]{}, out[NC]{};
   alignas(64) double w[W];
   int64_t row[W];
-  // In double, the losses of a group are finished (loss_of) and summed after the next
-  // group's gradient (software pipelining: the log's long dependent chain overlaps that
-  // group's work; 200 x 10 softmax 8 % faster); in float, where a group is twice the rows
-  // for the same chain, saving the group for later costs more than it hides (9 % slower).
-  // The sums keep the order of the groups.
-  using Pending = decltype(fn(col, qcol, C, ivec<T>{}, V{}, V{}, out));
-  struct Group {
-    Pending pending;
-    alignas(64) double w[W];
-    int64_t i0;
-    int nl;
-    bool unit;  // unit weights (w unused)
-  } prev;
-  bool have_prev = false;
-  constexpr bool kDefer = !std::is_same_v<Pending, V> && sizeof(T) == 8;
   double acc[4] = {0.0, 0.0, 0.0, 0.0};  // independent chains, fixed order
   using DV = typename VecT<double, W * int(sizeof(double))>::V;  // W doubles
   DV vacc{};  // full groups without per-row outputs: a chain per lane, fixed order
@@ -378,7 +362,7 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
       else
         for (int l = 0; l < W; ++l) sy[l] = a.S[(simple ? i0 + l : row[l]) * a.lds + y[l]];
     }
-    const Pending pending = fn(col, qcol, C, y, sy, gs, out);
+    const V losses = fn(col, qcol, C, y, sy, gs, out);
     if (Grad) {
       bool whole = false;
       if constexpr (CT > 0 && has_transpose<T>()) {
@@ -387,20 +371,7 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
       }
       if (!whole) scatter_lanes<T, CT>(out, C, nl, [&](int l) { return a.G + (i0 + l) * a.ldg; });
     }
-    if constexpr (!kDefer) {  // (the loss is ready: nothing to overlap)
-      add_losses(loss_of(pending), w, i0, nl, simple && !a.sample_weight);
-    } else {
-      if (have_prev) add_losses(loss_of(prev.pending), prev.w, prev.i0, prev.nl, prev.unit);
-      prev.pending = pending;
-      std::memcpy(prev.w, w, sizeof w);
-      prev.i0 = i0;
-      prev.nl = nl;
-      prev.unit = simple && !a.sample_weight;
-      have_prev = true;
-    }
-  }
-  if constexpr (kDefer) {
-    if (have_prev) add_losses(loss_of(prev.pending), prev.w, prev.i0, prev.nl, prev.unit);
+    add_losses(losses, w, i0, nl, simple && !a.sample_weight);
   }
   alignas(64) double lanes[W];
   std::memcpy(lanes, &vacc, sizeof lanes);
@@ -486,16 +457,14 @@ double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int
           a, r0, r1, scale, err, true,
           [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
             return hinge_ww_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
-          },
-          [](V loss) { return loss; });
+          });
     } else if constexpr (K == BlockKind::hinge_cs || K == BlockKind::hinge_cs2) {
       constexpr bool Sq = K == BlockKind::hinge_cs2;
       return lane_block<T, CT, Grad>(
           a, r0, r1, scale, err, true,
           [&](const V* c, const V*, int C, M y, V sy, V gs, V* o) {
             return hinge_cs_lanes<T, Sq, Grad, CT>(c, C, y, sy, mg, gs, o);
-          },
-          [](V loss) { return loss; });
+          });
     } else {
       constexpr bool Soft = K == BlockKind::ce_soft;
       const SoftmaxCEParams<T>& P = *sb.P;
@@ -503,9 +472,9 @@ double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int
           a, r0, r1, scale, err, false,
           [&](const V* c, const V* q, int C, M y, V sy, V gs, V* o) {
             V E[kLaneMaxC];
-            return softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, sy, gs, P, E, o);
-          },
-          [&](const SoftmaxLanesPending<T>& r) { return softmax_ce_lanes_loss<T, Soft>(r, P); });
+            return softmax_ce_lanes_loss<T, Soft>(
+                softmax_ce_lanes<T, Grad, Soft, CT>(c, q, C, y, sy, gs, P, E, o), P);
+          });
     }
   } else {  // long rows (or C == 1): SIMD along the row
     if constexpr (K == BlockKind::hinge_ww)

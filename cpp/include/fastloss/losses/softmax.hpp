@@ -161,9 +161,8 @@ FL_INLINE V sum_vectors(const V* v, int n) {
 // the scores at their labels (col[y] lane by lane);
 // E is scratch for CT vectors. When Grad, writes out[j] = gs * dL/ds_j, and returns what
 // the losses need besides: the row's exp sum and target terms, whose log and arithmetic
-// softmax_ce_lanes_loss does (in double the driver runs it after the next group, so that
-// the log's chain of dependent steps overlaps that group's work). The exps of all CT x W
-// entries are one vexp pass, with one test of its range for all of them.
+// softmax_ce_lanes_loss does. The exps of all CT x W entries are one vexp pass, with one
+// test of its range for all of them.
 template <class T>
 struct SoftmaxLanesPending {
   vec<T> sum, A, cy, dy, aux;
