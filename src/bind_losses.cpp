@@ -1,6 +1,7 @@
 // Bindings of the score-level kernels: take the arrays the Python layer prepared, check
 // them cheaply, release the GIL, call the kernel of the active instruction set.
 #include <string>
+#include <utility>
 
 #include "bind_common.hpp"
 #include "fastloss/kernels.hpp"
@@ -116,11 +117,12 @@ PyObject* score_plain_t(const py::detail::PyArray_Proxy* s,
   a.margin = margin;
   a.reduction = fastloss::Reduction::mean;
   a.n_threads = 0;
-  py::array G;
+  py::object G;  // (not py::array, whose default constructor makes an empty array)
   if (grad) {
-    G = pooled_empty(dtype_of(s), a.N, a.C);
-    a.G = static_cast<T*>(G.mutable_data());
+    py::array g = pooled_empty(dtype_of(s), a.N, a.C);
+    a.G = static_cast<T*>(g.mutable_data());
     a.ldg = a.C;
+    G = std::move(g);
   }
   const T loss_value = T(run_score_loss(a));
   PyObject* value = api.PyArray_Scalar_(const_cast<T*>(&loss_value), s->descr, nullptr);
