@@ -1,7 +1,9 @@
 // Bindings of the score-level kernels: take the arrays the Python layer prepared, check
 // them cheaply, release the GIL, call the kernel of the active instruction set.
+#include <cmath>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bind_common.hpp"
 #include "fastloss/kernels.hpp"
@@ -77,11 +79,12 @@ double score_loss_t(const py::array& S, const py::object& y, const py::object& Q
   return run_score_loss(a);
 }
 
-// ---- The plain call, checked here: C-contiguous aligned native float32/float64 scores of
-// at least one row, a contiguous int64 label vector, "mean", all threads, with or without
-// the gradient.
-// Returns None for anything else (the Python layer then takes its general path, which
-// converts, validates and explains); the same kernel and results as the general path.
+// ---- The plain call: C-contiguous aligned native float32/float64 scores of at least one
+// row and a contiguous vector of native integer labels (int64, or narrower: widened here;
+// not uint64, whose values above int64's range the general path explains), without
+// weights; the other options already validated by the Python layer. Returns None for any other operands (the Python layer
+// then takes its general path, which converts, validates and explains); the same kernel
+// and results as the general path.
 // It is a CPython "fastcall" function that talks to NumPy's C API directly: pybind11's
 // argument dispatch, shape vectors and a Python-level np.float64(...) call cost about
 // half a microsecond of the 1-5 us a minibatch-sized call takes.
@@ -102,32 +105,75 @@ py::dtype dtype_of(const py::detail::PyArray_Proxy* a) {
   return py::reinterpret_borrow<py::dtype>(a->descr);
 }
 
+struct PlainOptions {
+  int loss, reduction, n_threads;
+  double margin, eps;
+  bool squared, grad;
+};
+
+// Labels of a narrower native integer type (int8/16/32, uint8/16/32: all exact in int64)
+// widened into `buf`; int64 labels are used in place. Null for any other dtype.
+const int64_t* labels_as_int64(const py::detail::PyArray_Proxy* y, std::vector<int64_t>& buf) {
+  const py::dtype dt = dtype_of(y);
+  if (is_int64(dt)) return reinterpret_cast<const int64_t*>(y->data);
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if ((kind != 'i' && kind != 'u') || size > 4 || !is_native(dt)) return nullptr;
+  const Py_intptr_t n = y->dimensions[0];
+  buf.resize(size_t(n));
+  auto widen = [&](auto tag) {
+    using I = decltype(tag);
+    const I* src = reinterpret_cast<const I*>(y->data);
+    for (Py_intptr_t i = 0; i < n; ++i) buf[size_t(i)] = int64_t(src[i]);
+  };
+  if (kind == 'i')
+    size == 1 ? widen(int8_t{}) : size == 2 ? widen(int16_t{}) : widen(int32_t{});
+  else
+    size == 1 ? widen(uint8_t{}) : size == 2 ? widen(uint16_t{}) : widen(uint32_t{});
+  return buf.data();
+}
+
 template <class T>
-PyObject* score_plain_t(const py::detail::PyArray_Proxy* s,
-                        const py::detail::PyArray_Proxy* y, int loss, double margin,
-                        bool grad) {
+PyObject* score_plain_t(const py::detail::PyArray_Proxy* s, const int64_t* y,
+                        const PlainOptions& o) {
   const npy_api& api = npy_api::get();
   fastloss::ScoreLossArgs<T> a;
   a.S = reinterpret_cast<const T*>(s->data);
   a.N = int64_t(s->dimensions[0]);
   a.C = int64_t(s->dimensions[1]);
   a.lds = a.C;
-  a.y = reinterpret_cast<const int64_t*>(y->data);
-  a.loss = fastloss::ScoreLoss(loss);
-  a.margin = margin;
-  a.reduction = fastloss::Reduction::mean;
-  a.n_threads = 0;
-  py::object G;  // (not py::array, whose default constructor makes an empty array)
-  if (grad) {
+  a.y = y;
+  a.loss = fastloss::ScoreLoss(o.loss);
+  a.margin = o.margin;
+  a.squared = o.squared;
+  a.label_smoothing = o.eps;
+  a.reduction = fastloss::Reduction(o.reduction);
+  a.n_threads = o.n_threads;
+  // (py::object, not py::array: py::array's default constructor makes an empty array)
+  py::object G, L;
+  if (o.grad) {
     py::array g = pooled_empty(dtype_of(s), a.N, a.C);
     a.G = static_cast<T*>(g.mutable_data());
     a.ldg = a.C;
     G = std::move(g);
   }
+  if (a.reduction == fastloss::Reduction::none) {
+    Py_intptr_t n = s->dimensions[0];
+    Py_INCREF(s->descr);  // (NewFromDescr steals it)
+    L = py::reinterpret_steal<py::object>(api.PyArray_NewFromDescr_(
+        api.PyArray_Type_, s->descr, 1, &n, nullptr, nullptr, 0, nullptr));
+    if (!L) throw py::error_already_set();
+    a.L = reinterpret_cast<T*>(py::detail::array_proxy(L.ptr())->data);
+  }
   const T loss_value = T(run_score_loss(a));
-  PyObject* value = api.PyArray_Scalar_(const_cast<T*>(&loss_value), s->descr, nullptr);
-  if (!value) throw py::error_already_set();
-  if (!grad) return value;
+  PyObject* value;
+  if (L) {
+    value = L.inc_ref().ptr();
+  } else {
+    value = api.PyArray_Scalar_(const_cast<T*>(&loss_value), s->descr, nullptr);
+    if (!value) throw py::error_already_set();
+  }
+  if (!o.grad) return value;
   PyObject* r = PyTuple_New(2);
   if (!r) {
     Py_DECREF(value);
@@ -138,22 +184,50 @@ PyObject* score_plain_t(const py::detail::PyArray_Proxy* s,
   return r;
 }
 
+long int_arg(PyObject* o) {
+  const long v = PyLong_AsLong(o);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+double float_arg(PyObject* o) {
+  const double v = PyFloat_AsDouble(o);
+  if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+bool bool_arg(PyObject* o) {
+  const int v = PyObject_IsTrue(o);
+  if (v < 0) throw py::error_already_set();
+  return v != 0;
+}
+
+// (scores, y, loss, margin, squared, eps, reduction, grad, n_threads)
 PyObject* score_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 5) throw py::type_error("score_plain takes 5 arguments");
-  const long loss = PyLong_AsLong(args[2]);
-  if (loss == -1 && PyErr_Occurred()) throw py::error_already_set();
-  const double margin = PyFloat_AsDouble(args[3]);
-  if (margin == -1.0 && PyErr_Occurred()) throw py::error_already_set();
-  const int grad = PyObject_IsTrue(args[4]);
-  if (grad < 0) throw py::error_already_set();
+  if (nargs != 9) throw py::type_error("score_plain takes 9 arguments");
+  PlainOptions o;
+  o.loss = int(int_arg(args[2]));
+  o.margin = float_arg(args[3]);
+  o.squared = bool_arg(args[4]);
+  o.eps = float_arg(args[5]);
+  o.reduction = int(int_arg(args[6]));
+  o.grad = bool_arg(args[7]);
+  o.n_threads = int(int_arg(args[8]));
+  if (o.loss < 0 || o.loss > 2 || o.reduction < 0 || o.reduction > 2 || o.n_threads < 0 ||
+      !std::isfinite(o.margin) || !(o.eps >= 0.0 && o.eps <= 1.0))
+    throw py::value_error("score_plain: options out of range");
   const auto* s = plain_array(args[0], 2);
   const auto* y = plain_array(args[1], 1);
-  if (loss < 0 || loss > 2 || !s || !y || s->dimensions[0] < 1 || s->dimensions[1] < 1 ||
-      y->dimensions[0] != s->dimensions[0] || !is_int64(dtype_of(y)))
+  if (!s || !y || s->dimensions[0] < 1 || s->dimensions[1] < 1 ||
+      y->dimensions[0] != s->dimensions[0])
     Py_RETURN_NONE;
-  switch (float_code(dtype_of(s))) {
-    case 4: return score_plain_t<float>(s, y, int(loss), margin, grad != 0);
-    case 8: return score_plain_t<double>(s, y, int(loss), margin, grad != 0);
+  const int code = float_code(dtype_of(s));
+  std::vector<int64_t> buf;
+  const int64_t* labels = code ? labels_as_int64(y, buf) : nullptr;
+  if (!labels) Py_RETURN_NONE;
+  switch (code) {
+    case 4: return score_plain_t<float>(s, labels, o);
+    case 8: return score_plain_t<double>(s, labels, o);
     default: Py_RETURN_NONE;
   }
 }
@@ -176,8 +250,9 @@ PyObject* score_plain(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 PyMethodDef score_plain_def = {
     "score_plain", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&score_plain)),
     METH_FASTCALL,
-    "score_plain(scores, y, loss, margin, grad): the plain score-level call (private): "
-    "(loss, gradient) or the loss, or None when the arguments need the general path."};
+    "score_plain(scores, y, loss, margin, squared, label_smoothing, reduction, grad, "
+    "n_threads): the plain score-level call (private): (loss, gradient) or the loss, or "
+    "None when the arguments need the general path."};
 
 template <class T>
 void softmax_t(const py::array& S, py::array& out, bool log, int n_threads) {

@@ -266,6 +266,8 @@ def threads(n):
     """n_threads: None or -1 for all cores (0 to the kernels), else a positive int."""
     if n is None:
         return 0
+    if type(n) is int and 0 < n <= INT_MAX:  # (the common case, without the ABC check)
+        return n
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n_threads must be an int or None; got {_show(n)}")
     n = int(n)
