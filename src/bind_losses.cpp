@@ -80,9 +80,10 @@ double score_loss_t(const py::array& S, const py::object& y, const py::object& Q
 }
 
 // ---- The plain call: C-contiguous aligned native float32/float64 scores of at least one
-// row and a contiguous vector of native integer labels (int64, or narrower: widened here;
-// not uint64, whose values above int64's range the general path explains), without
-// weights; the other options already validated by the Python layer. Returns None for any other operands (the Python layer
+// row, a contiguous vector of native integer labels (int64, or narrower: widened here;
+// not uint64, whose values above int64's range the general path explains), weights (if
+// any) of the scores' dtype that "mean" takes as they are; the other options already
+// validated by the Python layer. Returns None for any other operands (the Python layer
 // then takes its general path, which converts, validates and explains); the same kernel
 // and results as the general path.
 // It is a CPython "fastcall" function that talks to NumPy's C API directly: pybind11's
@@ -133,9 +134,54 @@ const int64_t* labels_as_int64(const py::detail::PyArray_Proxy* y, std::vector<i
   return buf.data();
 }
 
+// Optional weights (sample or class) for the plain call: None; or exactly an ndarray of n
+// native elements of the scores' float type (T), C-contiguous and aligned, widened into
+// `buf`. Returns false for anything else (the general path converts and explains).
+template <class T>
+bool plain_weights(PyObject* o, Py_ssize_t n, std::vector<double>& buf, const double*& out) {
+  out = nullptr;
+  if (o == Py_None) return true;
+  const auto* w = plain_array(o, 1);
+  if (!w || w->dimensions[0] != n || float_code(dtype_of(w)) != int(sizeof(T))) return false;
+  const T* src = reinterpret_cast<const T*>(w->data);
+  buf.assign(src, src + n);
+  out = buf.data();
+  return true;
+}
+
+// The checks of the Python layer's weights(): the first negative weight is a ValueError
+// (named as there, with the value's repr).
+void check_non_negative(const std::vector<double>& w, const char* name) {
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] < 0.0) {
+      const py::str value = py::repr(py::float_(w[i]));
+      throw py::value_error(std::string(name) + "[" + std::to_string(i) +
+                            "] = " + std::string(value) +
+                            " is negative: weights must be non-negative");
+    }
+  }
+}
+
+// Whether the weights enter "mean" as they are in the Python layer's mean_weights(): every
+// positive weight in [2^-64, 2^64] (both vectors), or some weight not finite. Otherwise
+// the Python layer rescales them first (the general path).
+struct WeightRange {
+  bool moderate = true, finite = true;
+};
+WeightRange weight_range(const double* w, size_t n) {
+  WeightRange r;
+  if (!w) return r;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = w[i];
+    if (!std::isfinite(v)) r.finite = false;
+    if (!(v <= 0x1p64) || (v > 0.0 && v < 0x1p-64)) r.moderate = false;
+  }
+  return r;
+}
+
 template <class T>
 PyObject* score_plain_t(const py::detail::PyArray_Proxy* s, const int64_t* y,
-                        const PlainOptions& o) {
+                        const PlainOptions& o, const double* sw, const double* cw) {
   const npy_api& api = npy_api::get();
   fastloss::ScoreLossArgs<T> a;
   a.S = reinterpret_cast<const T*>(s->data);
@@ -149,6 +195,8 @@ PyObject* score_plain_t(const py::detail::PyArray_Proxy* s, const int64_t* y,
   a.label_smoothing = o.eps;
   a.reduction = fastloss::Reduction(o.reduction);
   a.n_threads = o.n_threads;
+  a.sample_weight = sw;
+  a.class_weight = cw;
   // (py::object, not py::array: py::array's default constructor makes an empty array)
   py::object G, L;
   if (o.grad) {
@@ -202,9 +250,27 @@ bool bool_arg(PyObject* o) {
   return v != 0;
 }
 
-// (scores, y, loss, margin, squared, eps, reduction, grad, n_threads)
+// (scores, y, loss, margin, squared, eps, reduction, grad, n_threads, sample_weight,
+// class_weight)
+template <class T>
+PyObject* score_plain_w(const py::detail::PyArray_Proxy* s, const int64_t* y,
+                        const PlainOptions& o, PyObject* sw_obj, PyObject* cw_obj) {
+  std::vector<double> swb, cwb;
+  const double *sw, *cw;
+  if (!plain_weights<T>(sw_obj, s->dimensions[0], swb, sw) ||
+      !plain_weights<T>(cw_obj, s->dimensions[1], cwb, cw))
+    Py_RETURN_NONE;
+  check_non_negative(swb, "sample_weight");
+  check_non_negative(cwb, "class_weight");
+  if (o.reduction == int(fastloss::Reduction::mean)) {
+    const WeightRange rs = weight_range(sw, swb.size()), rc = weight_range(cw, cwb.size());
+    if (!(rs.moderate && rc.moderate) && rs.finite && rc.finite) Py_RETURN_NONE;
+  }
+  return score_plain_t<T>(s, y, o, sw, cw);
+}
+
 PyObject* score_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 9) throw py::type_error("score_plain takes 9 arguments");
+  if (nargs != 11) throw py::type_error("score_plain takes 11 arguments");
   PlainOptions o;
   o.loss = int(int_arg(args[2]));
   o.margin = float_arg(args[3]);
@@ -226,8 +292,8 @@ PyObject* score_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
   const int64_t* labels = code ? labels_as_int64(y, buf) : nullptr;
   if (!labels) Py_RETURN_NONE;
   switch (code) {
-    case 4: return score_plain_t<float>(s, labels, o);
-    case 8: return score_plain_t<double>(s, labels, o);
+    case 4: return score_plain_w<float>(s, labels, o, args[9], args[10]);
+    case 8: return score_plain_w<double>(s, labels, o, args[9], args[10]);
     default: Py_RETURN_NONE;
   }
 }
@@ -251,8 +317,8 @@ PyMethodDef score_plain_def = {
     "score_plain", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&score_plain)),
     METH_FASTCALL,
     "score_plain(scores, y, loss, margin, squared, label_smoothing, reduction, grad, "
-    "n_threads): the plain score-level call (private): (loss, gradient) or the loss, or "
-    "None when the arguments need the general path."};
+    "n_threads, sample_weight, class_weight): the plain score-level call (private): "
+    "(loss, gradient) or the loss, or None when the arguments need the general path."};
 
 template <class T>
 void softmax_t(const py::array& S, py::array& out, bool log, int n_threads) {

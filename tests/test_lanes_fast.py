@@ -76,13 +76,13 @@ def test_plain_call_equals_general_path(dt, fn):
             assert loss == l2
             np.testing.assert_array_equal(g, g2)
         code = 2 if fn is fl.softmax_cross_entropy else 0
-        l3, g3 = _core.score_plain(S, y, code, 1.0, False, 0.0, 2, True, 0)
+        l3, g3 = _core.score_plain(S, y, code, 1.0, False, 0.0, 2, True, 0, None, None)
         assert l3 == loss
         np.testing.assert_array_equal(g3, g)
         # the loss alone (grad=False), plain and general, is the fused call's loss
         l4 = fn(S, y, grad=False)
         assert type(l4) is type(loss) and l4 == loss
-        assert _core.score_plain(S, y, code, 1.0, False, 0.0, 2, False, 0) == loss
+        assert _core.score_plain(S, y, code, 1.0, False, 0.0, 2, False, 0, None, None) == loss
         assert fn(S, y, grad=False, n_threads=1) == loss
 
 
@@ -103,12 +103,12 @@ def test_plain_call_declines_what_it_does_not_check():
         (np.ma.masked_array(S), y),  # a subclass
         (S, y.tolist()),
     ):
-        assert _core.score_plain(args[0], args[1], 2, 1.0, False, 0.0, 2, True, 0) is None
-        assert _core.score_plain(args[0], args[1], 2, 1.0, False, 0.0, 2, False, 0) is None
+        assert _core.score_plain(args[0], args[1], 2, 1.0, False, 0.0, 2, True, 0, None, None) is None
+        assert _core.score_plain(args[0], args[1], 2, 1.0, False, 0.0, 2, False, 0, None, None) is None
     # narrower integer labels are widened: the int64 call's results, and its errors
     loss, g = fl.softmax_cross_entropy(S, y)
     for dt in (np.int8, np.int16, np.int32, np.uint8, np.uint16, np.uint32):
-        l2, g2 = _core.score_plain(S, y.astype(dt), 2, 1.0, False, 0.0, 2, True, 0)
+        l2, g2 = _core.score_plain(S, y.astype(dt), 2, 1.0, False, 0.0, 2, True, 0, None, None)
         assert l2 == loss
         np.testing.assert_array_equal(g2, g)
     with pytest.raises(ValueError, match=r"y\[5\] = -3 is not a valid class label"):

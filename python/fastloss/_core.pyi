@@ -63,12 +63,25 @@ def score_loss(
     reduced loss."""
 
 def score_plain(
-    scores: object, y: object, loss: int, margin: float, grad: bool, /
-) -> tuple[_Scalar, _Array] | _Scalar | None:
+    scores: object,
+    y: object,
+    loss: int,
+    margin: float,
+    squared: bool,
+    label_smoothing: float,
+    reduction: int,
+    grad: bool,
+    n_threads: int,
+    sample_weight: object,
+    class_weight: object,
+    /,
+) -> tuple[_Scalar | _Array, _Array] | _Scalar | _Array | None:
     """The plain call: C-contiguous aligned float32/float64 scores with at least one row,
-    a contiguous int64 label vector, reduction "mean", every thread. Returns (loss as a
-    NumPy scalar of the scores' dtype, gradient), or the loss alone when grad is false, or
-    None when the arguments are anything else (the caller then takes the general path)."""
+    a contiguous vector of native integer labels (not uint64), weights (or None) of the
+    scores' dtype that "mean" takes as they are; the options already validated. Returns
+    (loss, gradient), or the loss alone when grad is false (a NumPy scalar of the scores'
+    dtype, or the per-row losses for reduction 0, "none"), or None when the operands are
+    anything else (the caller then takes the general path)."""
 
 def softmax_rows(scores: _Array, out: _Array, log: bool, n_threads: int, /) -> None:
     """Row-wise softmax (log=False) or log-softmax (log=True) of 2-D scores into out."""

@@ -90,7 +90,7 @@ def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threa
             "reduction='mean' of an empty batch (N == 0) is undefined; use reduction='sum'"
         )
     if yl is not None and sw is None and cw is None:  # converted operands, no weights
-        r = _score_plain(S, yl, code, margin, squared, eps, red, grad, n_threads)
+        r = _score_plain(S, yl, code, margin, squared, eps, red, grad, n_threads, None, None)
         if r is not None:
             return r
     G = _core.empty(N, C, dt) if grad else None
@@ -147,7 +147,7 @@ def multiclass_hinge(
         and type(margin) is float
         and -_INF < margin < _INF
     ):  # the defaults (CS231n's svm_loss): straight to the C call (the same as below)
-        r = _score_plain(scores, y, 0, margin, False, 0.0, _MEAN, grad, 0)
+        r = _score_plain(scores, y, 0, margin, False, 0.0, _MEAN, grad, 0, None, None)
         if r is not None:
             return r
     code = _HINGE_VARIANTS.get(variant) if type(variant) is str else None
@@ -163,11 +163,12 @@ def multiclass_hinge(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
-    if sample_weight is None and class_weight is None:
-        # C-contiguous float arrays and int64 labels: checked and computed in one C call
-        r = _score_plain(scores, y, code, margin, squared, 0.0, red, grad, nt)
-        if r is not None:
-            return r
+    # C-contiguous float arrays, integer labels, weights of the scores' dtype (if any):
+    # checked and computed in one C call; anything else is converted first (below)
+    r = _score_plain(scores, y, code, margin, squared, 0.0, red, grad, nt, sample_weight,
+                     class_weight)
+    if r is not None:
+        return r
     S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, False, red)
     return _finish(S, yl, None, sw, cw, dt, code, margin, squared, 0.0, red, grad, nt)
 
@@ -204,7 +205,7 @@ def softmax_cross_entropy(
         and type(label_smoothing) is float
         and label_smoothing == 0.0
     ):  # the defaults (CS231n's softmax_loss): straight to the C call (the same as below)
-        r = _score_plain(scores, y, _SOFTMAX, 1.0, False, 0.0, _MEAN, grad, 0)
+        r = _score_plain(scores, y, _SOFTMAX, 1.0, False, 0.0, _MEAN, grad, 0, None, None)
         if r is not None:
             return r
     red = v.REDUCTIONS.get(reduction) if type(reduction) is str else None
@@ -216,11 +217,12 @@ def softmax_cross_entropy(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
-    if sample_weight is None and class_weight is None:
-        # C-contiguous float arrays and int64 labels: checked and computed in one C call
-        r = _score_plain(scores, y, _SOFTMAX, 1.0, False, eps, red, grad, nt)
-        if r is not None:
-            return r
+    # C-contiguous float arrays, integer labels, weights of the scores' dtype (if any):
+    # checked and computed in one C call; anything else is converted first (below)
+    r = _score_plain(scores, y, _SOFTMAX, 1.0, False, eps, red, grad, nt, sample_weight,
+                     class_weight)
+    if r is not None:
+        return r
     S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, True, red, eps > 0)
     return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt)
 
