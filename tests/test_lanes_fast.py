@@ -128,3 +128,34 @@ def test_plain_call_declines_what_it_does_not_check():
     lr, gr = R.softmax_cross_entropy(S.astype(np.float64), y)
     np.testing.assert_allclose(loss, lr, rtol=1e-5)
     np.testing.assert_allclose(g, gr, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("fn", [fl.softmax_cross_entropy, fl.multiclass_hinge])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_plain_call_with_weights_equals_general_path(dt, fn, reduction):
+    """Weights of the scores' dtype go through the plain C call; labels as a list take the
+    general path (converted in Python): the same bits, and the reference's values."""
+    rng = np.random.default_rng(11)
+    S = rng.normal(size=(300, 10)).astype(dt)
+    y = rng.integers(0, 10, 300)
+    sw = rng.random(300).astype(dt)
+    cw = rng.random(10).astype(dt)
+    for kw in ({"sample_weight": sw}, {"class_weight": cw}, {"sample_weight": sw, "class_weight": cw}):
+        loss, g = fn(S, y, reduction=reduction, **kw)
+        l2, g2 = fn(S, y.tolist(), reduction=reduction, **kw)
+        assert type(loss) is type(l2) and loss.dtype == dt
+        np.testing.assert_array_equal(loss, l2)
+        np.testing.assert_array_equal(g, g2)
+        ref = R.softmax_cross_entropy if fn is fl.softmax_cross_entropy else R.multiclass_hinge
+        kw64 = {k: w.astype(np.float64) for k, w in kw.items()}
+        lr, gr = ref(S.astype(np.float64), y, reduction=reduction, **kw64)
+        tol = 1e-5 if dt == np.float32 else 1e-12
+        np.testing.assert_allclose(loss, lr, rtol=tol, atol=tol)
+        np.testing.assert_allclose(g, gr, rtol=tol, atol=tol * 1e-2)
+    # weights that "mean" rescales (all tiny) take the general path: the unweighted mean
+    tiny = np.full(300, 1e-30, dt)
+    if reduction == "mean":
+        np.testing.assert_allclose(fn(S, y, sample_weight=tiny)[0], fn(S, y)[0], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"sample_weight\[7\] = -0\.5 is negative"):
+        fn(S, y, sample_weight=np.where(np.arange(300) == 7, -0.5, sw).astype(dt))
