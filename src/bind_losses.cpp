@@ -316,9 +316,11 @@ PyObject* score_plain(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 PyMethodDef score_plain_def = {
     "score_plain", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&score_plain)),
     METH_FASTCALL,
-    "score_plain(scores, y, loss, margin, squared, label_smoothing, reduction, grad, "
-    "n_threads, sample_weight, class_weight): the plain score-level call (private): "
-    "(loss, gradient) or the loss, or None when the arguments need the general path."};
+    // (the first line is CPython's text signature: inspect.signature and stubtest read it)
+    "score_plain(scores, y, loss, margin, squared, label_smoothing, reduction, "
+    "grad, n_threads, sample_weight, class_weight, /)\n--\n\n"
+    "The plain score-level call (private): (loss, gradient) or the loss, or None when the "
+    "arguments need the general path."};
 
 template <class T>
 void softmax_t(const py::array& S, py::array& out, bool log, int n_threads) {
