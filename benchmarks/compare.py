@@ -10,6 +10,7 @@ and, where it applies, the memory floor and fastloss/floor.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import numpy as np
@@ -36,31 +37,80 @@ def fmt(t):
 ROWS = []
 
 
-def row(op, shape, dtype, threads, t_fl, base_name, t_base, floor_name=None, t_floor=None):
+def row(op, shape, dtype, threads, t_fl, base_name, t_base, floor_name=None, t_floor=None,
+        floor_ratio=None):
+    """One line of the table; floor_ratio: fastloss/floor measured side by side (else the
+    ratio of the two medians)."""
     ROWS.append((op, shape, dtype, threads, t_fl, base_name, t_base, floor_name, t_floor))
-    extra = f" | {floor_name} {fmt(t_floor)} | fastloss/floor {t_fl / t_floor:5.2f}" if t_floor else ""
+    fr = floor_ratio if floor_ratio is not None else (t_fl / t_floor if t_floor else None)
+    extra = f" | {floor_name} {fmt(t_floor)} | fastloss/floor {fr:5.2f}" if t_floor else ""
     print(f"| {op:28s} | {shape:22s} | {dtype:7s} | {threads} | {fmt(t_fl)} | {base_name} "
           f"{fmt(t_base)} | {t_base / t_fl:7.1f}x{extra} |", flush=True)
 
 
+def per_call(fn, calls, rounds):
+    """Median over rounds of the mean time of `calls` back-to-back calls (short calls:
+    one perf_counter pair per call would weigh in), after a warm-up of 2 rounds."""
+    ts = []
+    for r in range(rounds + 2):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if r >= 2:
+            ts.append((time.perf_counter() - t) / calls)
+    return float(np.median(ts))
+
+
+def side_by_side(fns, rounds):
+    """Medians of each function's time, the functions alternated round by round (best of
+    3 calls each), and the median over rounds of each one's ratio to the first: the ratio
+    of two times taken a few milliseconds apart, which the machine's drifts touch least."""
+    for f in fns:
+        f()
+        f()
+    ts = [[] for _ in fns]
+    for _ in range(rounds):
+        for k, f in enumerate(fns):
+            best = math.inf
+            for _ in range(3):
+                t = time.perf_counter()
+                f()
+                best = min(best, time.perf_counter() - t)
+            ts[k].append(best)
+    t = np.array(ts)
+    return np.median(t, axis=1), np.median(t / t[0], axis=1)
+
+
 def losses(quick, threads):
     rng = np.random.default_rng(0)
+    fns = [("softmax_cross_entropy", fl.softmax_cross_entropy, R.softmax_cross_entropy),
+           ("multiclass_hinge", fl.multiclass_hinge, R.multiclass_hinge)]
+    cases = [(name, f, r, grad) for name, f, r in fns for grad in (True, False)]
+    S0, y0 = rng.normal(size=(200, 10)), rng.integers(0, 10, 200)
+    t_end = time.perf_counter() + 0.5  # warm up first: the first timings of a fresh
+    while time.perf_counter() < t_end:  # process ran ~50 % slow here
+        fl.softmax_cross_entropy(S0, y0)
     for N in ([200, 200_000] if quick else [200, 1_000_000]):
         for dt in (np.float32, np.float64):
             S = rng.normal(size=(N, 10)).astype(dt)
             y = rng.integers(0, 10, N)
-            rep = 200 if N <= 1000 else (5 if quick else 15)
+            if N <= 1000:
+                for name, f, r, grad in cases:
+                    t = per_call(lambda: f(S, y, grad=grad, n_threads=threads), 200, 25)
+                    tr = per_call(lambda: r(S, y, grad=grad), 20, 5)
+                    row(f"{name} {'fused' if grad else 'fwd'}", f"{N}x10", np.dtype(dt).name,
+                        threads, t, "numpy", tr)
+                continue
             D = np.empty_like(S)
-            t_copy = median_time(lambda: np.copyto(D, S), rep)
-            for name, f, r in [("softmax_cross_entropy", fl.softmax_cross_entropy,
-                                R.softmax_cross_entropy),
-                               ("multiclass_hinge", fl.multiclass_hinge, R.multiclass_hinge)]:
-                for grad in (True, False):
-                    t = median_time(lambda: f(S, y, grad=grad, n_threads=threads), rep)
-                    tr = median_time(lambda: r(S, y, grad=grad), max(3, rep // 5))
-                    op = f"{name} {'fused' if grad else 'fwd'}"
-                    row(op, f"{N}x10", np.dtype(dt).name, threads, t, "numpy", tr,
-                        "copyto" if N > 1000 else None, t_copy if N > 1000 else None)
+            # copyto and the four calls alternated: times and ratios to copyto per round
+            med, ratio = side_by_side(
+                [lambda: np.copyto(D, S)]
+                + [(lambda f=f, g=grad: f(S, y, grad=g, n_threads=threads))
+                   for _, f, _, grad in cases], 5 if quick else 15)
+            for k, (name, f, r, grad) in enumerate(cases, start=1):
+                tr = median_time(lambda: r(S, y, grad=grad), 3)
+                row(f"{name} {'fused' if grad else 'fwd'}", f"{N}x10", np.dtype(dt).name,
+                    threads, med[k], "numpy", tr, "copyto", med[0], ratio[k])
 
 
 def linear(quick, threads):
