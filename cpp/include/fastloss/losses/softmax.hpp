@@ -159,20 +159,13 @@ FL_INLINE V sum_vectors(const V* v, int n) {
 // ---- The same math over W rows at once ("lanes"), for rows of at most 16 classes -------
 // col[j] (qcol[j]) holds class j's scores (soft targets) of W rows, one row per lane, sy
 // the scores at their labels (col[y] lane by lane);
-// E is scratch for CT vectors. When Grad, writes out[j] = gs * dL/ds_j, and returns what
-// the losses need besides: the row's exp sum and target terms, whose log and arithmetic
-// softmax_ce_lanes_loss does. The exps of all CT x W entries are one vexp pass, with one
-// test of its range for all of them.
-template <class T>
-struct SoftmaxLanesPending {
-  vec<T> sum, A, cy, dy, aux;
-};
-
+// E is scratch for CT vectors. Returns the unweighted losses and, when Grad, writes
+// out[j] = gs * dL/ds_j. The exps of all CT x W entries are one vexp pass, with one test
+// of its range for all of them.
 template <class T, bool Grad, bool Soft, int CT>
-FL_INLINE SoftmaxLanesPending<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol,
-                                                  int C, ivec<T> y, vec<T> sy, vec<T> gs,
-                                                  const SoftmaxCEParams<T>& P, vec<T>* E,
-                                                  vec<T>* out) {
+FL_INLINE vec<T> softmax_ce_lanes(const vec<T>* col, const vec<T>* qcol, int C, ivec<T> y,
+                                  vec<T> sy, vec<T> gs, const SoftmaxCEParams<T>& P,
+                                  vec<T>* E, vec<T>* out) {
   using V = vec<T>;
   const int n = CT > 0 ? CT : C;
   V mx = col[0];
@@ -228,18 +221,12 @@ FL_INLINE SoftmaxLanesPending<T> softmax_ce_lanes(const vec<T>* col, const vec<T
       }
     }
   }
-  return {sum, A, cy, dy, aux};
-}
-
-// The unweighted losses of the rows of softmax_ce_lanes.
-template <class T, bool Soft>
-FL_INLINE vec<T> softmax_ce_lanes_loss(const SoftmaxLanesPending<T>& r,
-                                       const SoftmaxCEParams<T>& P) {
-  const vec<T> lse = vlog(r.sum);
-  if (Soft) return r.A * lse - r.aux;
+  // the losses after the gradient: the log's dependent chain then overlaps the stores
+  const V lse = vlog(sum);
+  if (Soft) return A * lse - aux;
   if (P.eps > T(0))  // with eps = 1 the label's term is absent (not 0 * -inf = NaN)
-    return r.A * lse - (P.keep > T(0) ? r.cy * r.dy * P.keep : vec<T>{}) - r.aux;
-  return r.cy * (lse - r.dy);
+    return A * lse - (P.keep > T(0) ? cy * dy * P.keep : V{}) - aux;
+  return cy * (lse - dy);
 }
 
 // The row's loss from lse = log(sum), the prepared d_y (or sum a d) and aux.
