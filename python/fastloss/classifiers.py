@@ -36,9 +36,15 @@ import math
 import time
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from ._extras import translate
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+except ModuleNotFoundError as e:  # one line naming the extra, no chained traceback
+    raise translate(e, "sklearn", "fastloss.Softmax and fastloss.LinearSVM") from None
 
 from . import _core
 from . import _validate as v

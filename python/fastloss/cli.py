@@ -195,6 +195,13 @@ CIFAR_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "s
 
 def cmd_train(args):
     t_start = time.perf_counter()
+    from ._extras import available, require
+
+    require("sklearn", "fastloss train")
+    plots = available("matplotlib")
+    if not plots:  # said before training, not found after it
+        print('fastloss train: matplotlib is not installed, so no pictures will be written '
+              '(pip install "fastloss[plot]")', file=sys.stderr, flush=True)
     Xtr, ytr, Xval, yval, Xte, yte, image_shape, desc = _load(args.data, args.features,
                                                               args.seed)
     mean = Xtr.mean(axis=0, dtype=np.float64)
@@ -225,6 +232,10 @@ def cmd_train(args):
               f"test {accs[2]:.3f}  ({dt:.2f} s, {m.num_iters} iterations, "
               f"lr={m.learning_rate:g}, reg={m.reg:g}, batch {m.batch_size}, "
               f"momentum {m.momentum:g})", flush=True)
+    if not plots:
+        print(f"total time {time.perf_counter() - t_start:.1f} s (no pictures: matplotlib "
+              "is not installed)")
+        return 0
     files = [out / "loss_curves.png"]
     _plot_losses(results, files[0])
     if image_shape is not None:
@@ -486,7 +497,10 @@ def cmd_gradcheck(args):
 
 
 def _parser():
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="fastloss", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"fastloss {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train linear classifiers on a data set",
                        description="Split (stratified train/validation/test), standardize, "
@@ -525,8 +539,12 @@ def main(argv=None):
         show_config()
         return 0
     cmd = {"train": cmd_train, "bench": cmd_bench, "gradcheck": cmd_gradcheck}[args.command]
+    from ._extras import MissingExtraError
+
     try:
         return cmd(args)
+    except MissingExtraError as e:  # an optional package the command needs: one line
+        raise SystemExit(f"fastloss {args.command}: {e}") from None
     except (ValueError, TypeError, OSError) as e:  # bad arguments or data: a message, no
         # traceback (sklearn's InvalidParameterError is a ValueError)
         raise SystemExit(f"fastloss {args.command}: {e}") from None

@@ -22,6 +22,9 @@ def load_digits():
     """scikit-learn's digits: ``(X, y, images)``, X float64 (1797, 64) with pixel values
     0..16, y int64 (1797,) in 0..9, images float64 (1797, 8, 8) (row i of X is images[i]
     flattened)."""
+    from ._extras import require
+
+    require("sklearn", "fastloss.datasets.load_digits")
     from sklearn.datasets import load_digits as _sk
 
     d = _sk()

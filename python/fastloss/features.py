@@ -22,6 +22,10 @@ from . import _validate as v
 
 __all__ = ["color_histogram_hsv", "extract_features", "hog", "hog_batch", "hog_feature"]
 
+
+def __dir__():
+    return sorted(__all__)
+
 _U8 = np.dtype(np.uint8)
 _BLOCK_NORMS = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
 _CELL = 8  # CS231n's hog_feature: 8x8 cells, 9 orientations
