@@ -144,28 +144,41 @@ double reduce_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, 
   return parts.total();
 }
 
-// Calls f(std::integral_constant<int, CT>): CT = C for the class counts that get their own
-// compiled copy of the short-row code (2 to 10, 12 and 16 classes), CT = -1 for the other
-// short rows (C <= 16, C at run time), CT = 0 for long rows.
+// The class counts whose short rows get a compiled copy of their own (C fixed at compile
+// time: the class loop unrolled into registers, about twice as fast as the run-time copy),
+// listed once: with_class_count switches on them, and src/isa_scores_*.cpp compile their
+// block functions. Each costs build time at every SIMD level, so a count is listed where
+// users have it (2 to 8 and 10 classes: binary, iris, digits, CIFAR-10), and only the
+// AVX2 and AVX-512 levels compile them (FL_FIXED_CLASS_COUNTS, set by CMakeLists.txt; the
+// baseline level is the fallback of CPUs older than AVX2). benchmarks/compare_ct.cpp
+// measures a count's copy against the run-time one.
+#define FL_CLASS_COUNTS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(10)
+#ifndef FL_FIXED_CLASS_COUNTS
+#define FL_FIXED_CLASS_COUNTS 0
+#endif
+
+// Calls f(std::integral_constant<int, CT>): CT = C for the counts of FL_CLASS_COUNTS
+// when `fixed` (and the level compiles them), CT = -1 for the other short rows (C <= 16,
+// C at run time), CT = 0 for long rows.
 template <class F>
-decltype(auto) with_class_count(int64_t C, F&& f) {
-  using std::integral_constant;
-  switch (C) {
-    case 2: return f(integral_constant<int, 2>{});
-    case 3: return f(integral_constant<int, 3>{});
-    case 4: return f(integral_constant<int, 4>{});
-    case 5: return f(integral_constant<int, 5>{});
-    case 6: return f(integral_constant<int, 6>{});
-    case 7: return f(integral_constant<int, 7>{});
-    case 8: return f(integral_constant<int, 8>{});
-    case 9: return f(integral_constant<int, 9>{});
-    case 10: return f(integral_constant<int, 10>{});
-    case 12: return f(integral_constant<int, 12>{});
-    case 16: return f(integral_constant<int, 16>{});
-    default:
-      if (C >= 1 && C <= 16) return f(integral_constant<int, -1>{});
-      return f(integral_constant<int, 0>{});
+decltype(auto) with_class_count(int64_t C, bool fixed, F&& f) {
+#if FL_FIXED_CLASS_COUNTS
+  if (fixed) {
+    switch (C) {
+#define FL_CLASS_CASE_(n) \
+  case n:                 \
+    return f(std::integral_constant<int, n>{});
+      FL_CLASS_COUNTS(FL_CLASS_CASE_)
+#undef FL_CLASS_CASE_
+      default:
+        break;
+    }
   }
+#else
+  (void)fixed;
+#endif
+  if (C >= 1 && C <= 16) return f(std::integral_constant<int, -1>{});
+  return f(std::integral_constant<int, 0>{});
 }
 
 // Scratch memory of the calling thread, kept from one call to the next (up to
