@@ -190,3 +190,45 @@ def test_thread_creation_failure_gives_fewer_threads(stacks):
     """, env={"OMP_STACKSIZE": "8M", "OMP_NUM_THREADS": "64"})
     assert_ok(r)
 
+
+# ---- 3. fork while another thread is in the optimizer (or a loss call) ------------------
+
+
+def test_fork_while_another_thread_updates():
+    r = run_child("""
+        p = np.zeros(2_000_000); g = np.ones(2_000_000)
+        S = np.zeros((200_000, 10)); y = np.zeros(200_000, np.int64)
+        stop = False
+        def steps():
+            while not stop:
+                fl.sgd_step(p, g, lr=1e-3)
+        def losses():  # (1.6 MB... 16 MB gradients: the output pool's lock)
+            while not stop:
+                fl.softmax_cross_entropy(S, y)
+        for f in (steps, losses):
+            threading.Thread(target=f, daemon=True).start()
+        time.sleep(0.3)
+        for k in range(3):
+            pid = os.fork()
+            if pid == 0:
+                q = np.zeros(10)
+                fl.sgd_step(q, np.ones(10), lr=0.1)
+                ok = np.array_equal(q, np.full(10, -0.1))
+                ok &= fl.softmax_cross_entropy(np.zeros((300_000, 4)), np.zeros(300_000, np.int64))[1].shape == (300_000, 4)
+                os._exit(0 if ok else 3)
+            t0 = time.time()
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.time() - t0 > 60:
+                    os.kill(pid, 9)
+                    raise SystemExit(f"child {k} hung")
+                time.sleep(0.01)
+            assert os.waitstatus_to_exitcode(status) == 0, status
+            time.sleep(0.05)
+        stop = True
+        print("DONE")
+    """, timeout=300)
+    assert_ok(r)
+
