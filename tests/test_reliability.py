@@ -232,3 +232,39 @@ def test_fork_while_another_thread_updates():
     """, timeout=300)
     assert_ok(r)
 
+
+# ---- 4. interpreter exit while a daemon thread is inside a kernel -----------------------
+
+EXIT_CALLS = {
+    "softmax_cross_entropy": "fl.softmax_cross_entropy(S, y)",
+    "softmax_cross_entropy_1_thread": "fl.softmax_cross_entropy(S, y, n_threads=1)",
+    "linear_loss": "fl.linear_loss(W, X, yx)",
+    "linear_loss_dX": "fl.linear_loss(W, X, yx, return_dX=True, n_threads=1)",
+    "sgd_step": "fl.sgd_step(p, g, lr=1e-3)",
+    "softmax": "fl.softmax(S)",
+    "hog_batch": "F.hog_batch(I)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXIT_CALLS))
+def test_exit_while_a_daemon_thread_is_in_a_kernel(case):
+    r = run_child(f"""
+        rng = np.random.default_rng(0)
+        S = rng.normal(size=(200_000, 10)); y = rng.integers(0, 10, 200_000)
+        X = rng.normal(size=(20_000, 300)); W = rng.normal(size=(300, 10)); yx = y[:20_000]
+        p = np.zeros(4_000_000); g = np.ones(4_000_000)
+        I = rng.random((64, 128, 128))
+        started = threading.Event()
+        def work():
+            started.set()
+            while True:
+                {EXIT_CALLS[case]}
+        for _ in range(2):
+            threading.Thread(target=work, daemon=True).start()
+        started.wait()
+        time.sleep(0.2)
+        print("DONE", flush=True)
+    """)
+    assert_ok(r)
+    assert "terminate" not in r.stderr
+
