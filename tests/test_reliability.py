@@ -268,3 +268,36 @@ def test_exit_while_a_daemon_thread_is_in_a_kernel(case):
     assert_ok(r)
     assert "terminate" not in r.stderr
 
+
+# ---- 6. the large-C / dX path: the same bits for every OpenMP and BLAS thread count -----
+
+
+def test_large_class_count_bits_do_not_depend_on_any_thread_count():
+    body = """
+        import hashlib
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(2000, 500)).astype(np.float32)
+        W = (0.01 * rng.normal(size=(500, 300))).astype(np.float32)
+        y = rng.integers(0, 300, 2000)
+        b = rng.normal(size=300).astype(np.float32)
+        def digest(nt):
+            h = hashlib.sha256()
+            for kw in ({}, {"method": "chunked"}, {"return_dX": True, "b": b},
+                       {"loss": "hinge", "return_dX": True, "reg": 0.1}):
+                for part in fl.linear_loss(W, X, y, n_threads=nt, **kw):
+                    h.update(np.ascontiguousarray(part).tobytes())
+            return h.hexdigest()
+        one = digest(1)
+        assert digest(2) == one and digest(3) == one
+        print("DIGEST", one, flush=True)
+        print("DONE")
+    """
+    digests = set()
+    for env in ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+                {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"},
+                {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+                {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}):
+        r = run_child(body, env=env)
+        assert_ok(r)
+        digests.add(r.stdout.split("DIGEST ")[1].split()[0])
+    assert len(digests) == 1, digests
