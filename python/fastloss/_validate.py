@@ -59,7 +59,7 @@ def float_array(x, name):
         return a.astype(F64)
     if k in "iu":
         return a.astype(F64)
-    if k == "O":
+    if k == "O" and not isinstance(x, np.ndarray):  # (an object ndarray: TypeError, as API.md)
         b = _object_reals(x, a)
         if b is not None:
             return b
@@ -79,7 +79,7 @@ def _not_sparse(x, name):
 
 
 def _object_reals(x, a):
-    """float64 of an object array whose elements are all real numbers (Python ints beyond
+    """float64 of nested lists whose elements are all real numbers (Python ints beyond
     int64, which the contract converts to float64 like every integer), or of a pandas
     object with nullable dtypes (Float64, Int64: missing values become NaN, as
     scikit-learn reads them); None for anything else (bool, complex, strings, ...)."""
