@@ -87,12 +87,12 @@ void bind_features(py::module_& m) {
         if (s.type == fastloss::PixelType::f32) {
           const int64_t ld = out_rows<float>(out, s.N, F);
           float* o = static_cast<float*>(out.mutable_data());
-          py::gil_scoped_release release;
+          GilReleased release;
           k.hog_f32(s, p, o, ld, n_threads);
         } else {
           const int64_t ld = out_rows<double>(out, s.N, F);
           double* o = static_cast<double*>(out.mutable_data());
-          py::gil_scoped_release release;
+          GilReleased release;
           k.hog_f64(s, p, o, ld, n_threads);
         }
       },
@@ -105,7 +105,7 @@ void bind_features(py::module_& m) {
         const int64_t ld = out_rows<double>(out, s.N, F);
         double* o = static_cast<double*>(out.mutable_data());
         const auto& k = FL_SELECT(fastloss::feature_kernels);
-        py::gil_scoped_release release;
+        GilReleased release;
         k.cs231n_hog(s, o, ld, n_threads);
       },
       "CS231n's hog_feature of a stack of images into out (private).");
@@ -130,7 +130,7 @@ void bind_features(py::module_& m) {
         const auto& k = FL_SELECT(fastloss::feature_kernels);
         fastloss::PixelError e;
         {
-          py::gil_scoped_release release;
+          GilReleased release;
           e = k.hue_histogram(s, p, o, ld, n_threads);
         }
         if (e.image < 0) return py::none();

@@ -45,7 +45,7 @@ void sgd_t(const py::array& p, const py::array& g, const py::object& b, double l
   a.first_step = first_step;
   a.n_threads = n_threads;
   const auto& k = FL_SELECT(fastloss::optim_kernels);
-  py::gil_scoped_release release;
+  GilReleased release;
   if constexpr (sizeof(T) == 4)
     k.sgd_f32(a);
   else

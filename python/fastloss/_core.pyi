@@ -162,3 +162,29 @@ def linear_loss(
     """Model-level loss of X[indices] @ W + b plus reg * R(W): loss codes as score_loss,
     reduction 1 = sum or 2 = mean, penalty 0 = l2, 1 = l1, 2 = elasticnet. Writes dW (and
     db) when given; returns (loss, data loss, regularization loss)."""
+
+
+def linear_loss_dx(
+    W: _Array,
+    X: _Array,
+    y: _Array | None,
+    soft_targets: _Array | None,
+    b: _Array | None,
+    indices: _Array | None,
+    sample_weight: _Array | None,
+    class_weight: _Array | None,
+    loss: int,
+    margin: float,
+    squared: bool,
+    label_smoothing: float,
+    reduction: int,
+    reg: float,
+    penalty: int,
+    l1_ratio: float,
+    dW_out: _Array | None,
+    db_out: _Array | None,
+    dX_out: _Array,
+    n_threads: int,
+    /,
+) -> tuple[float, float, float]:
+    """linear_loss, also writing dX (M, D) of the rows taken (needs dW_out)."""

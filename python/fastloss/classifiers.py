@@ -36,11 +36,11 @@ import math
 import time
 
 import numpy as np
-
 from ._extras import translate
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import NotFittedError
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 except ModuleNotFoundError as e:  # one line naming the extra, no chained traceback
@@ -336,6 +336,9 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def loss(self, X_batch, y_batch, reg):
         """CS231n's ``loss``: (loss, dW) at the current W."""
+        if self.W is None:
+            raise NotFittedError(f"{type(self).__name__} has no W yet: call train() (or "
+                                 "fit()) before loss()")
         return linear_loss(self.W, X_batch, y_batch, loss=self._loss, reg=reg)
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +53,37 @@ def _load(spec, features, seed):
             if "X_val" in d:  # (a validation set of its own: used as given)
                 split += (d["X_val"], d["y_val"])
     else:
-        raise SystemExit(f"fastloss train: --data must be digits, cifar10:DIR or FILE.npz; "
-                         f"got {spec!r}")
+        p = Path(spec)
+        if p.is_dir():
+            hint = f"; for the CIFAR-10 batches in a folder use --data cifar10:{spec}"
+        elif not p.exists():
+            hint = f"; {spec!r} does not exist"
+        else:
+            hint = f"; {spec!r} is not a .npz file"
+        raise SystemExit(f"fastloss train: --data must be digits, cifar10:DIR or FILE.npz"
+                         f"{hint}")
+
+    def split_rows(yy, size, full, parts, frac):
+        """train_test_split of the rows of yy, stratified. Too few rows: a message naming
+        the rows (of `full`, the labels the user gave) and rows per class it needs; frac is
+        the share of `full` the smallest part gets."""
+        try:
+            return train_test_split(np.arange(len(yy)), test_size=size, stratify=yy,
+                                    random_state=seed)
+        except ValueError:
+            k = len(np.unique(full))
+            raise ValueError(
+                f"{spec}: {len(full)} rows in {k} classes are too few for the stratified "
+                f"split into {parts}: every part needs at least one row of every class, "
+                f"which takes at least {math.ceil(k / frac)} rows and {3 if 'test' in parts else 2}"
+                " or more per class -- add rows, or give X_train, y_train, X_val, y_val, "
+                "X_test, y_test"
+            ) from None
+
     if split is None:
-        idx = np.arange(len(y))
-        i_trval, i_te = train_test_split(idx, test_size=0.25, stratify=y, random_state=seed)
-        i_tr, i_val = train_test_split(i_trval, test_size=0.15, stratify=y[i_trval],
-                                       random_state=seed)
+        tvt = "train, validation (15% of the rest) and test (25%)"
+        i_trval, i_te = split_rows(y, 0.25, y, tvt, 0.75 * 0.15)
+        i_tr, i_val = (i_trval[j] for j in split_rows(y[i_trval], 0.15, y, tvt, 0.75 * 0.15))
         imgs = images if images is not None else X
         parts = [(imgs[i], y[i]) for i in (i_tr, i_val, i_te)]
     elif len(split) == 6:
@@ -66,9 +92,16 @@ def _load(spec, features, seed):
     else:
         Xtr, ytr, Xte, yte = split
         n_val = min(1000, max(1, len(ytr) // 10))
-        i_tr, i_val = train_test_split(np.arange(len(ytr)), test_size=n_val, stratify=ytr,
-                                       random_state=seed)
+        i_tr, i_val = split_rows(ytr, n_val, ytr, "train, validation (10% of X_train)", 0.1)
         parts = [(Xtr[i_tr], ytr[i_tr]), (Xtr[i_val], ytr[i_val]), (Xte, yte)]
+    seen = set(np.unique(parts[0][1]).tolist())
+    for what, (_, yy) in zip(("validation", "test"), parts[1:]):
+        unseen = sorted(set(np.unique(yy).tolist()) - seen)
+        if unseen:
+            warnings.warn(
+                f"{spec}: {what} labels {unseen[:10]}{' ...' if len(unseen) > 10 else ''} "
+                f"never occur in the training rows: their {what} rows are always "
+                "misclassified", stacklevel=2)
     image_shape = parts[0][0].shape[1:] if parts[0][0].ndim >= 3 else None
     out = []
     for imgs, yy in parts:

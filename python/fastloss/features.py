@@ -205,6 +205,11 @@ def _hue_stack(stack, name):
             f"{name} must be RGB (H, W, 3) images for the hue histogram; "
             f"got images of shape {stack.shape[1:]}"
         )
+    if stack.shape[1] == 0 or stack.shape[2] == 0:  # (a histogram of no pixels: 0 / 0)
+        raise ValueError(
+            f"{name} must have at least one pixel for the hue histogram; got images of "
+            f"{stack.shape[1]} x {stack.shape[2]} pixels"
+        )
     return stack
 
 

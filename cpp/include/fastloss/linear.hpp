@@ -246,6 +246,40 @@ void linear_backward_block(const T* Xp, int R, int64_t D, const T* G, int64_t C,
   }
 }
 
+// The gradient of the rows: dX_r = G_r W^T for the R rows of a block (dx[r]: row r of
+// dX), from the packed W. Each SIMD chunk of d sums its classes in order (the same bits
+// for every thread count); chunk by chunk, so that the chunk's packed W (C vectors) stays
+// in cache while the block's rows, NR at a time, pass over it.
+template <class T, int NR>
+FL_INLINE void linear_dx_rows(const T* FL_RESTRICT G, int64_t C, const T* FL_RESTRICT wk,
+                              T* const* dx, int64_t off, int64_t n) {
+  using V = vec<T>;
+  V acc[NR] = {};
+  for (int64_t c = 0; c < C; ++c) {
+    V w = load(wk + c * width<T>());
+    in_register(w);
+    for (int r = 0; r < NR; ++r) acc[r] += (G[r * C + c] - V{}) * w;
+  }
+  for (int r = 0; r < NR; ++r) {
+    if (n == width<T>())
+      store(dx[r] + off, acc[r]);
+    else
+      store_part(dx[r] + off, acc[r], n);
+  }
+}
+
+template <class T>
+void linear_dx_block(const T* G, int R, int64_t C, const T* Wt, int64_t D, T* const* dx) {
+  constexpr int W = width<T>();
+  for (int64_t k = 0; k < chunks<T>(D); ++k) {
+    const T* wk = Wt + k * C * W;
+    const int64_t n = std::min<int64_t>(W, D - k * W);
+    int r = 0;
+    for (; r + 4 <= R; r += 4) linear_dx_rows<T, 4>(G + r * C, C, wk, dx + r, k * W, n);
+    for (; r < R; ++r) linear_dx_rows<T, 1>(G + r * C, C, wk, dx + r, k * W, n);
+  }
+}
+
 template <class T>
 LinearResult linear_loss(const LinearArgs<T>& a) {
   LinearResult res;
@@ -277,8 +311,10 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   const int64_t Dp = chunks<T>(std::max<int64_t>(D, 1)) * VW;
   const int64_t nkc = Dp / VW;  // SIMD chunks of d
   const int64_t per_partial = std::max<int64_t>(1, C * Dp * int64_t(sizeof(T)));
+  // (at least 2 chunks when there are rows for them, even past the partials' budget: with
+  // one chunk a call with many classes would run on one thread)
   const int64_t max_chunks =
-      std::max<int64_t>(1, std::min(kLinearMaxChunks, kLinearPartialBytes / per_partial));
+      std::max<int64_t>(2, std::min(kLinearMaxChunks, kLinearPartialBytes / per_partial));
   const int64_t K = std::max<int64_t>(
       1, std::min(max_chunks, (M + kLinearChunkRows - 1) / kLinearChunkRows));
   const int64_t rows_per_chunk = (M + K - 1) / K;
@@ -382,6 +418,11 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       for (int r = 0; r < Rnn; ++r) xnn[r] = a.X + xrow(r0 + R + Rn + r) * a.ldx;
       linear_backward_block(Xp, R, D, Gb, C, dW_k, Dp, xnn, Rnn, fresh);
       fresh = false;
+      if (a.dX) {
+        T* dxr[kLinearRows];
+        for (int r = 0; r < R; ++r) dxr[r] = a.dX + (r0 + r) * D;
+        linear_dx_block(Gb, R, C, Wt, D, dxr);
+      }
       if (db_k)
         for (int r = 0; r < R; ++r)
           for (int64_t c = 0; c < C; ++c) db_k[c] += double(Gb[r * C + c]);
