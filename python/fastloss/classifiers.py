@@ -36,6 +36,7 @@ import math
 import time
 
 import numpy as np
+
 from ._extras import translate
 
 try:
