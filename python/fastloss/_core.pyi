@@ -162,3 +162,8 @@ def linear_loss(
     """Model-level loss of X[indices] @ W + b plus reg * R(W): loss codes as score_loss,
     reduction 1 = sum or 2 = mean, penalty 0 = l2, 1 = l1, 2 = elasticnet. Writes dW (and
     db) when given; returns (loss, data loss, regularization loss)."""
+
+# src/bind_capi.cpp
+# The C-level API (src/capi.h): a PyCapsule named "fastloss._core._c_api" holding a table
+# of C functions, which the Cython module fastloss.cython_kernels imports.
+_c_api: object
