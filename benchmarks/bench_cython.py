@@ -22,12 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import fastloss
 import numpy as np
 
-import fastloss
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from cython_build import build  # noqa: E402
+from cython_build import build
 
 
 def per_call(fn, reps):
@@ -51,14 +50,14 @@ def main():
     print(f"CPU: {model}; fastloss {info['version']}, SIMD level {info['isa_active']}, "
           f"max_threads {info['max_threads']}; {args.rounds} rounds, medians\n")
 
-    print(f"1. one 200x10 softmax cross-entropy call with its gradient ({args.reps} calls a "
-          "round)")
-    print(f"{'dtype':8} {'Cython us':>10} {'Python us':>10} {'Python-Cython':>14} "
+    print(f"1. one softmax cross-entropy call with its gradient ({args.reps} calls a round; "
+          "1x10: the fixed cost of a call)")
+    print(f"{'shape':7} {'dtype':8} {'Cython us':>10} {'Python us':>10} {'Python-Cython':>14} "
           f"{'Python/Cython':>14}")
-    for dt in (np.float64, np.float32):
+    for (N, C), dt in [(s, d) for s in ((200, 10), (1, 10)) for d in (np.float64, np.float32)]:
         rng = np.random.default_rng(0)
-        S = (rng.standard_normal((200, 10)) * 3).astype(dt)
-        y = rng.integers(0, 10, 200).astype(np.int64)
+        S = (rng.standard_normal((N, C)) * 3).astype(dt)
+        y = rng.integers(0, C, N).astype(np.int64)
         loss, G = np.empty(1, dt), np.empty_like(S)
         reps = args.reps
 
@@ -77,7 +76,8 @@ def main():
             tp.append(per_call(py, reps))
         ratio = statistics.median(p / c for p, c in zip(tp, tc))
         mc, mp = statistics.median(tc), statistics.median(tp)
-        print(f"{np.dtype(dt).name:8} {mc:10.3f} {mp:10.3f} {mp - mc:14.3f} {ratio:13.2f}x")
+        print(f"{f'{N}x{C}':7} {np.dtype(dt).name:8} {mc:10.3f} {mp:10.3f} {mp - mc:14.3f} "
+              f"{ratio:13.2f}x")
 
     nb, batch, C = 1000, 200, 10
     print(f"\n2. {nb} minibatches of {batch}x{C}, softmax cross-entropy with its gradient "

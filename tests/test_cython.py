@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fastloss
+import fastloss.cython_kernels
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import fastloss
-import fastloss.cython_kernels
 
 DTYPES = [np.float32, np.float64]
 REPO = Path(__file__).resolve().parents[1]
