@@ -207,19 +207,9 @@ int sgd_step_c(T* param, const T* grad, T* velocity, int64_t n, double lr, doubl
   if (overlap(param, n, grad, n) || overlap(buf, n, param, n) || overlap(buf, n, grad, n))
     return kBadArgument;
   if (n == 0) return kOk;
-  fastloss::SgdArgs<T> a;
-  a.param = param;
-  a.grad = grad;
-  a.buf = buf;
-  a.n = n;
-  a.lr = lr;
-  a.momentum = momentum;
-  a.grad_coef = 1.0 - dampening;
-  a.weight_decay = weight_decay;
-  a.nesterov = nesterov != 0;
-  a.maximize = maximize != 0;
-  a.first_step = first_step != 0;
-  a.n_threads = kernel_threads(n_threads);
+  const auto a = fastloss::sgd_args(param, grad, buf, n, lr, momentum, 1.0 - dampening,
+                                    weight_decay, nesterov != 0, maximize != 0,
+                                    first_step != 0, kernel_threads(n_threads));
   return guarded([&] {
     const auto& k = FL_SELECT(fastloss::optim_kernels);
     if constexpr (sizeof(T) == 4)

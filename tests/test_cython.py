@@ -6,6 +6,7 @@ main thread and from its own prange loop, and the documented return codes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import fastloss
@@ -396,3 +397,15 @@ def test_bad_options(ext, dt):
     out = np.empty_like(S)
     assert ext.softmax(S, out, False, 0) == -1
     assert ext.softmax(S, out, True, -3) == -1
+
+
+@pytest.mark.skipif(os.environ.get("FASTLOSS_TEST_INSTALLED") != "1",
+                    reason="checks the installed wheel's RECORD (.ci/run sets FASTLOSS_TEST_INSTALLED)")
+def test_the_wheel_installs_the_cython_api():
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution("fastloss")
+    recorded = {Path(dist.locate_file(f)).resolve() for f in dist.files or []}
+    module = Path(fastloss.cython_kernels.__file__).resolve()
+    assert module in recorded, module
+    assert module.with_name("cython_kernels.pxd") in recorded
