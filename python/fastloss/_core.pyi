@@ -188,3 +188,8 @@ def linear_loss_dx(
     /,
 ) -> tuple[float, float, float]:
     """linear_loss, also writing dX (M, D) of the rows taken (needs dW_out)."""
+
+# src/bind_capi.cpp
+# The C-level API (src/capi.h): a PyCapsule named "fastloss._core._c_api" holding a table
+# of C functions, which the Cython module fastloss.cython_kernels imports.
+_c_api: object
