@@ -51,13 +51,9 @@ def synthetic(N, D, C, seed=0):
     return X, y
 
 
-def bench_lbfgs(name, X, y, C_sk, rounds):
-    n = X.shape[0]
-    reg = 1.0 / (2 * C_sk * n)
-    models = {
-        "fastloss Softmax(lbfgs)": lambda: Softmax(solver="lbfgs", reg=reg),
-        "sklearn LogisticRegression": lambda: LogisticRegression(C=C_sk),
-    }
+def time_fits(models, X, y, rounds):
+    """Fit every model once per round, the models alternating: (fit times per model, the
+    last fitted model of each, the models that warned ConvergenceWarning)."""
     times = {k: [] for k in models}
     fitted, warned = {}, set()
     for _ in range(rounds):
@@ -71,6 +67,17 @@ def bench_lbfgs(name, X, y, C_sk, rounds):
             if any(issubclass(x.category, ConvergenceWarning) for x in w):
                 warned.add(k)
             fitted[k] = m
+    return times, fitted, warned
+
+
+def bench_lbfgs(name, X, y, C_sk, rounds):
+    n = X.shape[0]
+    reg = 1.0 / (2 * C_sk * n)
+    models = {
+        "fastloss Softmax(lbfgs)": lambda: Softmax(solver="lbfgs", reg=reg),
+        "sklearn LogisticRegression": lambda: LogisticRegression(C=C_sk),
+    }
+    times, fitted, warned = time_fits(models, X, y, rounds)
     f = {k: objective(m.coef_, m.intercept_, X, y, reg) for k, m in fitted.items()}
     ref = "sklearn LogisticRegression"
     print(f"\n{name}: {X.shape[0]} x {X.shape[1]} {X.dtype}, {len(np.unique(y))} classes, "
@@ -121,20 +128,8 @@ def main(argv=None):
         "fastloss LinearSVM": lambda: LinearSVM(random_state=0),
         "sklearn LinearSVC": lambda: LinearSVC(random_state=0),
     }
-    times = {k: [] for k in models}
-    acc = {}
-    warned = set()
-    for _ in range(args.rounds):
-        for k, make in models.items():
-            m = make()
-            with warnings.catch_warnings(record=True) as w:
-                warnings.simplefilter("always", ConvergenceWarning)
-                t0 = time.perf_counter()
-                m.fit(Xtr, ytr)
-                times[k].append(time.perf_counter() - t0)
-            if any(issubclass(x.category, ConvergenceWarning) for x in w):
-                warned.add(k)
-            acc[k] = m.score(Xte, yte)
+    times, fitted, warned = time_fits(models, Xtr, ytr, args.rounds)
+    acc = {k: m.score(Xte, yte) for k, m in fitted.items()}
     print(f"digits, train {Xtr.shape[0]} x {Xtr.shape[1]} float64 (the CLI's split, seed 0), "
           f"median of {args.rounds} fits")
     print(f"{'model':<28}{'fit time':>12}{'test accuracy':>15}")
