@@ -144,6 +144,11 @@ def _make(name, args, D, **over):
                  ("batch_size", "batch_size"), ("momentum", "momentum")):
         if getattr(args, a) is not None:
             params[k] = getattr(args, a)
+    solver = getattr(args, "solver", "sgd")
+    if solver == "lbfgs":  # (L-BFGS needs a smooth loss: LinearSVM takes the squared hinge)
+        params.update(solver="lbfgs", **({"squared": True} if name == "svm" else {}))
+        if getattr(args, "max_iter", None) is not None:
+            params["max_iter"] = args.max_iter
     params.update(random_state=args.seed, **over)
     return cls(**params)
 
@@ -152,6 +157,8 @@ def _search(name, args, Xtr, ytr, Xval, yval):
     """A small lr x reg grid around the model's defaults: prints the validation table and
     returns the best (lr, reg)."""
     base = _make(name, args, Xtr.shape[1])
+    if base.solver == "lbfgs":
+        return None, _search_reg(name, args, base, Xtr, ytr, Xval, yval)
     lrs = [base.learning_rate * f for f in (0.1, 0.3, 1.0, 3.0)]
     regs = [base.reg * f for f in (0.1, 1.0, 10.0, 100.0)]
     print(f"\n{MODELS[name]}: validation accuracy, learning rate x regularization "
@@ -171,6 +178,29 @@ def _search(name, args, Xtr, ytr, Xval, yval):
     return best[1], best[2]
 
 
+def _search_reg(name, args, base, Xtr, ytr, Xval, yval):
+    """L-BFGS has no step size: a grid over reg alone (1e-3 to 1e2 times the default);
+    prints the validation accuracies and returns the best reg."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    regs = [base.reg * f for f in (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)]
+    print(f"\n{MODELS[name]} (L-BFGS, at most {base.max_iter} iterations): validation "
+          "accuracy by regularization")
+    print("  reg      " + "".join(f"{r:>10.0e}" for r in regs))
+    accs = []
+    for reg in regs:
+        with warnings.catch_warnings():  # (a weak reg may need more iterations: the grid
+            warnings.simplefilter("ignore", ConvergenceWarning)  # compares what it got)
+            m = _make(name, args, Xtr.shape[1], reg=reg).fit(Xtr, ytr)
+        accs.append(_accuracy(m, Xval, yval))
+    print("  accuracy " + "".join(f"{a:>10.3f}" for a in accs))
+    i = int(np.argmax(accs))
+    print(f"  best: reg={regs[i]:.0e} (validation {accs[i]:.3f})")
+    return regs[i]
+
+
 def _plot_losses(results, path):
     import matplotlib
 
@@ -180,6 +210,14 @@ def _plot_losses(results, path):
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
     for ax, (name, m) in zip(axes[0], results):
         h = np.asarray(m.loss_history_)
+        if m.solver == "lbfgs":  # (one full-batch objective per iteration: no smoothing)
+            ax.plot(np.arange(1, len(h) + 1), h, lw=1.5, label="objective (full batch)")
+            ax.set_title(f"{MODELS[name]} training loss (L-BFGS)")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel("loss (log scale)")
+            ax.set_yscale("log")
+            ax.legend()
+            continue
         ax.plot(h, lw=0.6, alpha=0.5, label="minibatch loss")
         k = max(1, len(h) // 50)
         if len(h) >= k:
@@ -253,7 +291,7 @@ def cmd_train(args):
         over = {}
         if args.search:
             lr, reg = _search(name, args, Xtr, ytr, Xval, yval)
-            over = dict(learning_rate=lr, reg=reg)
+            over = dict(reg=reg) if lr is None else dict(learning_rate=lr, reg=reg)
         m = _make(name, args, Xtr.shape[1], verbose=not args.quiet, **over)
         t0 = time.perf_counter()
         m.fit(Xtr, ytr)
@@ -261,10 +299,14 @@ def cmd_train(args):
         accs = [_accuracy(m, X, y) for X, y in ((Xtr, ytr), (Xval, yval), (Xte, yte))]
         rows.append((MODELS[name], *accs, dt, m))
         results.append((name, m))
+        if m.solver == "lbfgs":
+            how = (f"{m.n_iter_} L-BFGS iterations, reg={m.reg:g}"
+                   + (", squared hinge" if name == "svm" else ""))
+        else:
+            how = (f"{m.num_iters} iterations, lr={m.learning_rate:g}, reg={m.reg:g}, "
+                   f"batch {m.batch_size}, momentum {m.momentum:g}")
         print(f"{MODELS[name]:>9}: train {accs[0]:.3f}  validation {accs[1]:.3f}  "
-              f"test {accs[2]:.3f}  ({dt:.2f} s, {m.num_iters} iterations, "
-              f"lr={m.learning_rate:g}, reg={m.reg:g}, batch {m.batch_size}, "
-              f"momentum {m.momentum:g})", flush=True)
+              f"test {accs[2]:.3f}  ({dt:.2f} s, {how})", flush=True)
     if not plots:
         print(f"total time {time.perf_counter() - t_start:.1f} s (no pictures: matplotlib "
               "is not installed)")
@@ -537,8 +579,8 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train linear classifiers on a data set",
                        description="Split (stratified train/validation/test), standardize, "
-                       "train LinearSVM and/or Softmax by minibatch SGD, print accuracies and "
-                       "times, write the loss curves and the learned templates.")
+                       "train LinearSVM and/or Softmax by minibatch SGD or L-BFGS, print "
+                       "accuracies and times, write the loss curves and the learned templates.")
     t.add_argument("--data", default="digits",
                    help="digits (default), cifar10:DIR (the CIFAR-10 python batches) or "
                    "FILE.npz (X, y or X_train, y_train, X_test, y_test)")
@@ -550,8 +592,14 @@ def _parser():
     t.add_argument("--iters", type=int, help="SGD iterations")
     t.add_argument("--batch-size", type=int, dest="batch_size")
     t.add_argument("--momentum", type=float)
+    t.add_argument("--solver", choices=["sgd", "lbfgs"], default="sgd",
+                   help="sgd (minibatch SGD, default) or lbfgs (full-batch L-BFGS; LinearSVM "
+                   "then uses the squared hinge)")
+    t.add_argument("--max-iter", type=int, dest="max_iter",
+                   help="L-BFGS iterations at most (default 100)")
     t.add_argument("--search", action="store_true",
-                   help="pick lr and reg on a small grid by validation accuracy")
+                   help="pick lr and reg (sgd), or reg (lbfgs), on a small grid by "
+                   "validation accuracy")
     t.add_argument("--out", default="fastloss-out", help="folder for the pictures "
                    "(default ./fastloss-out)")
     t.add_argument("--seed", type=int, default=0)
