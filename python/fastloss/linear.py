@@ -72,6 +72,7 @@ def linear_loss(
     method="auto",
     memory_budget=32 << 20,
     n_threads=None,
+    out=None,
 ):
     """Loss and gradient of a linear classifier with scores X[indices] @ W + b.
 
@@ -94,6 +95,12 @@ def linear_loss(
     Returns (loss, dW), or (loss, dW, db) when b is given, with dX (the gradient with
     respect to X[indices], shape (M, D)) appended when return_dX=True; loss alone when
     grad=False.
+
+    ``out``: the gradients written in place instead of into new arrays, as NumPy's
+    ``out=``: dW's array, or the tuple (dW, db) when b is given; each a writable
+    C-contiguous array of the result dtype and the gradient's shape that shares no memory
+    with the inputs. The returned dW (db) is that array. An SGD loop then allocates
+    nothing per step: ``loss, _ = linear_loss(W, X, y, indices=i, out=dW); W -= lr * dW``.
     """
     code = v.choice(loss, "loss", _LOSSES)
     hinge_code = v.choice(variant, "variant", _VARIANTS)  # (checked for every loss)
@@ -174,13 +181,17 @@ def linear_loss(
         ba = np.ascontiguousarray(ba, dtype=dt)
         if not ba.flags.aligned:  # (ascontiguousarray keeps a misaligned vector)
             ba = ba.copy()
+    dW, db = _out(out, grad, (D, C), ba is not None, dt, (W, X, y, b, sample_weight,
+                                                          class_weight, indices))
     if meth == 2 or (meth == 0 and (C >= 256 or return_dX)):
         return _chunked(Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg,
-                        pen, l1_ratio, grad, return_dX, budget, nt, dt)
+                        pen, l1_ratio, grad, return_dX, budget, nt, dt, dW, db)
     if return_dX:
         raise ValueError("return_dX=True needs method='chunked' (or 'auto')")
-    dW = np.empty((D, C), dt) if grad else None
-    db = np.empty(C, dt) if grad and ba is not None else None
+    if grad and dW is None:
+        dW = np.empty((D, C), dt)
+    if grad and ba is not None and db is None:
+        db = np.empty(C, dt)
     total, _, _ = _core.linear_loss(
         Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg, pen, l1_ratio,
         dW, db, nt,
@@ -189,6 +200,45 @@ def linear_loss(
     if not grad:
         return out
     return (out, dW, db) if db is not None else (out, dW)
+
+
+def _out(out, grad, shape, has_b, dt, inputs):
+    """The caller's gradient buffers (dW, db), checked; (None, None) without ``out``."""
+    if out is None:
+        return None, None
+    if not grad:
+        raise ValueError("out= holds the gradients: it needs grad=True")
+    if isinstance(out, tuple):
+        want = 2 if has_b else 1
+        if len(out) != want:
+            raise ValueError(
+                f"out must be (dW, db) when b is given, else dW (or (dW,)); got a tuple of "
+                f"{len(out)}")
+        bufs = out
+    elif has_b:
+        raise ValueError("out must be the tuple (dW, db) when b is given")
+    else:
+        bufs = (out,)
+    names = ("out[0] (dW)", "out[1] (db)") if isinstance(out, tuple) else ("out (dW)",)
+    shapes = (shape, (shape[1],))
+    for a, name, shp in zip(bufs, names, shapes):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
+        if a.dtype != dt or not a.dtype.isnative:
+            raise TypeError(f"{name} must have the result dtype {dt}; got dtype {a.dtype}")
+        if a.shape != shp:
+            raise ValueError(f"{name} must have shape {shp}; got {a.shape}")
+        if not (a.flags.c_contiguous and a.flags.aligned):
+            raise ValueError(f"{name} must be a C-contiguous (aligned) array")
+        if not a.flags.writeable:
+            raise ValueError(f"{name} is read-only: the gradient is written into it")
+        for x in inputs:
+            if isinstance(x, np.ndarray) and np.may_share_memory(a, x):
+                raise ValueError(f"{name} shares memory with an input: the gradient must go "
+                                 "to a buffer of its own")
+    if len(bufs) == 2 and np.may_share_memory(bufs[0], bufs[1]):
+        raise ValueError("out[0] (dW) and out[1] (db) share memory")
+    return bufs[0], (bufs[1] if len(bufs) == 2 else None)
 
 
 def _add_regularizer(W, reg, pen, l1_ratio, dW, tmp):
@@ -218,7 +268,7 @@ def _add_regularizer(W, reg, pen, l1_ratio, dW, tmp):
 
 
 def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, pen,
-             l1_ratio, grad, return_dX, budget, nt, dt):
+             l1_ratio, grad, return_dX, budget, nt, dt, dW_out=None, db_out=None):
     """The large-C path: BLAS scores chunk by chunk, the loss rows in place."""
     N, D = X.shape
     C = W.shape[1]
@@ -243,7 +293,11 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
         denom, scale = 1.0, 1.0
     rows = max(1, min(M, budget // max(1, C * dt.itemsize)))
     Sbuf = np.empty((rows, C), dt)
-    dW = np.zeros((D, C), dt) if grad else None
+    if dW_out is not None:
+        dW = dW_out
+        dW.fill(0)
+    else:
+        dW = np.zeros((D, C), dt) if grad else None
     # dW += X_c^T S in column blocks through a scratch of at most `budget` bytes
     cb = max(1, min(C, budget // max(1, D * dt.itemsize)))
     tmp = np.empty((D, cb), dt)
@@ -286,7 +340,11 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
         return out
     res = [out, dW]
     if db is not None:
-        res.append(db.astype(dt))
+        if db_out is not None:
+            np.copyto(db_out, db, casting="unsafe")
+            res.append(db_out)
+        else:
+            res.append(db.astype(dt))
     if dX is not None:
         res.append(dX)
     return tuple(res)
