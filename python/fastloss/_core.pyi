@@ -162,3 +162,8 @@ def linear_loss(
     """Model-level loss of X[indices] @ W + b plus reg * R(W): loss codes as score_loss,
     reduction 1 = sum or 2 = mean, penalty 0 = l2, 1 = l1, 2 = elasticnet. Writes dW (and
     db) when given; returns (loss, data loss, regularization loss)."""
+
+def _linear_phase_clock(phases: _Array | None, /) -> None:
+    """Benchmarks only: this thread's later linear_loss calls add the seconds of their
+    phases (pack W, forward, loss rows, backward, combine, the chunks' wall time) to
+    phases (float64, 6), or stop (None)."""
