@@ -184,30 +184,34 @@ def loop(iters, chunk):
     contenders = {}
 
     def numpy_loop(state, n):
-        W, rng = state
-        for _ in range(n):
-            idx = rng.choice(N, M)
-            X_batch, y_batch = X[idx], y[idx]
-            _, grad = R.softmax_loss_vectorized(W, X_batch, y_batch, REG)
-            W -= LR * grad
+        W, rng, nt = state
+        with blas_threads(nt):
+            for _ in range(n):
+                idx = rng.choice(N, M)
+                X_batch, y_batch = X[idx], y[idx]
+                _, grad = R.softmax_loss_vectorized(W, X_batch, y_batch, REG)
+                W -= LR * grad
 
     def fastloss_loop(state, n):
-        W, rng, dW = state
+        W, rng, dW, nt = state
         for _ in range(n):
             idx = rng.choice(N, M)
-            fl.linear_loss(W, X, y, indices=idx, reg=REG, out=dW)
+            fl.linear_loss(W, X, y, indices=idx, reg=REG, out=dW, n_threads=nt)
             W -= LR * dW
 
     def train_loop(state, n):
         clf = state[0]
         clf.train(X, y, learning_rate=LR, reg=REG, num_iters=n, batch_size=M)
 
-    clf = fl.Softmax(random_state=0)
-    clf.W = W0.copy()
-    contenders["NumPy reference, X[idx]"] = (numpy_loop, [W0.copy(), np.random.default_rng(3)])
-    contenders["linear_loss(indices=, out=)"] = (
-        fastloss_loop, [W0.copy(), np.random.default_rng(3), np.empty_like(W0)])
-    contenders["Softmax().train()"] = (train_loop, [clf])
+    for nt in (None, 1):
+        t = "default threads" if nt is None else "1 thread"
+        clf = fl.Softmax(random_state=0, n_threads=nt)
+        clf.W = W0.copy()
+        contenders[f"NumPy reference, X[idx], {t}"] = (
+            numpy_loop, [W0.copy(), np.random.default_rng(3), nt])
+        contenders[f"linear_loss(indices=, out=), {t}"] = (
+            fastloss_loop, [W0.copy(), np.random.default_rng(3), np.empty_like(W0), nt])
+        contenders[f"Softmax().train(), {t}"] = (train_loop, [clf])
     times = {k: [] for k in contenders}
     for f, st in contenders.values():  # warm-up
         f(st, 5)
@@ -216,13 +220,16 @@ def loop(iters, chunk):
             t0 = time.perf_counter()
             f(st, chunk)
             times[k].append((time.perf_counter() - t0) / chunk)
-    base = med(times["NumPy reference, X[idx]"])
+    base = med(times["NumPy reference, X[idx], default threads"])
     print(f"\n### {iters}-iteration CS231n loop (batch {M} of {N} x {D} float32, C = {C}), "
           f"chunks of {chunk} iterations alternated, median per iteration")
-    print("| loop | per iteration | total (x iters) | NumPy / this |")
-    print("|---|---|---|---|")
+    print("| loop | per iteration | total (x iters) | NumPy (default threads) / this | "
+          "NumPy (same threads) / this |")
+    print("|---|---|---|---|---|")
     for k, v in times.items():
-        print(f"| {k} | {fmt(med(v))} | {med(v) * iters:7.3f} s | {base / med(v):6.2f}x |")
+        same = med(times["NumPy reference, X[idx], " + k.rsplit(", ", 1)[1]])
+        print(f"| {k} | {fmt(med(v))} | {med(v) * iters:7.3f} s | {base / med(v):6.2f}x | "
+              f"{same / med(v):6.2f}x |")
     return times
 
 
@@ -245,7 +252,7 @@ def contention(rounds):
     kernels["fastloss linear_loss step"] = lambda nt, i: fl.linear_loss(
         W, X, y, indices=idxs[i], reg=REG, out=dW, n_threads=nt)
     kernels["fastloss SGD momentum 10M"] = lambda nt, i: _core.sgd_update(
-        p, g, buf, 1e-3, 0.9, 1.0, 0.0, False, False, False, nt)
+        p, g, buf, 1e-3, 0.9, 1.0, 0.0, False, False, False, 0 if nt is None else nt)
 
     def numpy_step(nt, i):
         with blas_threads(nt):
@@ -282,10 +289,11 @@ def contention(rounds):
         pass
     out = {}
     for label in ("quiet", "one busy process"):
-        stop = mp.Event()
+        ctx = mp.get_context("spawn")
+        stop = ctx.Event()
         proc = None
         if label != "quiet":
-            proc = mp.get_context("spawn").Process(target=_spin, args=(stop,), daemon=True)
+            proc = ctx.Process(target=_spin, args=(stop,), daemon=True)
             proc.start()
             time.sleep(0.5)
         try:
