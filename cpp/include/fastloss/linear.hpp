@@ -493,7 +493,10 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     else if (h2) combine_span(sp, false_type{}, true_type{});
     else combine_span(sp, false_type{}, false_type{});
   };
-  parallel_for(n_spans, nt, par && n_spans > 1, combine);
+  // (threads only for a combination worth a fork/join: the CIFAR-10 minibatch's, 2 x 30,880
+  // partial elements, takes 0.15 ms on one thread, and a second team start behind a busy
+  // core cost it 20 ms at load average 11-14)
+  parallel_for(n_spans, nt, par && n_spans > 1 && K * C * Dp >= (int64_t(1) << 20), combine);
   double rsum = 0.0;
   for (double v : rspan) rsum += v;
   if (grad && a.db)
