@@ -143,4 +143,22 @@ void bind_linear(py::module_& m) {
                                reduction, reg, penalty, l1_ratio, dW, db, dX, n_threads);
       },
       "Model-level loss and the gradient of the rows, dX (private: see fastloss.linear_loss).");
+
+  // Benchmarks only (benchmarks/sgd_step.py): the calling thread's later linear_loss calls
+  // add their phase times to the float64 array of 6 (kept alive by the caller), or None.
+  m.def(
+      "_linear_phase_clock",
+      [](const py::object& a) {
+        double*& p = fastloss::linear_phase_seconds();
+        if (a.is_none()) {
+          p = nullptr;
+          return;
+        }
+        py::array arr = as_array(a, "phases");
+        if (float_code(arr) != 8 || arr.ndim() != 1 || arr.shape(0) != 6 ||
+            !(arr.flags() & py::array::c_style) || !arr.writeable())
+          throw py::value_error("phases must be a writable float64 vector of 6");
+        p = static_cast<double*>(arr.mutable_data());
+      },
+      "Phase timers of linear_loss on this thread (benchmarks only).");
 }

@@ -193,3 +193,8 @@ def linear_loss_dx(
 # The C-level API (src/capi.h): a PyCapsule named "fastloss._core._c_api" holding a table
 # of C functions, which the Cython module fastloss.cython_kernels imports.
 _c_api: object
+
+def _linear_phase_clock(phases: _Array | None, /) -> None:
+    """Benchmarks only: this thread's later linear_loss calls add the seconds of their
+    phases (pack W, forward, loss rows, backward, combine, the chunks' wall time) to
+    phases (float64, 6), or stop (None)."""

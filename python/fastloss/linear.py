@@ -72,6 +72,7 @@ def linear_loss(
     method="auto",
     memory_budget=32 << 20,
     n_threads=None,
+    out=None,
 ):
     """Loss and gradient of a linear classifier with scores X[indices] @ W + b.
 
@@ -94,6 +95,12 @@ def linear_loss(
     Returns (loss, dW), or (loss, dW, db) when b is given, with dX (the gradient with
     respect to X[indices], shape (M, D)) appended when return_dX=True; loss alone when
     grad=False.
+
+    ``out``: the gradients written in place instead of into new arrays, as NumPy's
+    ``out=``: dW's array, or the tuple (dW, db) when b is given; each a writable
+    C-contiguous array of the result dtype and the gradient's shape that shares no memory
+    with the inputs. The returned dW (db) is that array. An SGD loop then allocates
+    nothing per step: ``loss, _ = linear_loss(W, X, y, indices=i, out=dW); W -= lr * dW``.
     """
     code = v.choice(loss, "loss", _LOSSES)
     hinge_code = v.choice(variant, "variant", _VARIANTS)  # (checked for every loss)
@@ -174,10 +181,14 @@ def linear_loss(
         ba = np.ascontiguousarray(ba, dtype=dt)
         if not ba.flags.aligned:  # (ascontiguousarray keeps a misaligned vector)
             ba = ba.copy()
+    dW, db = _out(out, grad, (D, C), ba is not None, dt, (W, X, y, b, sample_weight,
+                                                          class_weight, indices))
     if return_dX and meth == 1:
         raise ValueError("return_dX=True needs method='chunked' (or 'auto')")
-    dW = np.empty((D, C), dt) if grad else None
-    db = np.empty(C, dt) if grad and ba is not None else None
+    if grad and dW is None:
+        dW = np.empty((D, C), dt)
+    if grad and ba is not None and db is None:
+        db = np.empty(C, dt)
     args = (Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg, pen,
             l1_ratio, dW, db)
     if grad and return_dX:
@@ -186,11 +197,50 @@ def linear_loss(
     else:
         dX = None
         total, _, _ = _core.linear_loss(*args, nt)
-    out = dt.type(total)
+    res = dt.type(total)
     if not grad:
-        return out
-    res = (out, dW) if db is None else (out, dW, db)
+        return res
+    res = (res, dW) if db is None else (res, dW, db)
     return res if dX is None else (*res, dX)
+
+
+def _out(out, grad, shape, has_b, dt, inputs):
+    """The caller's gradient buffers (dW, db), checked; (None, None) without ``out``."""
+    if out is None:
+        return None, None
+    if not grad:
+        raise ValueError("out= holds the gradients: it needs grad=True")
+    if isinstance(out, tuple):
+        want = 2 if has_b else 1
+        if len(out) != want:
+            raise ValueError(
+                f"out must be (dW, db) when b is given, else dW (or (dW,)); got a tuple of "
+                f"{len(out)}")
+        bufs = out
+    elif has_b:
+        raise ValueError("out must be the tuple (dW, db) when b is given")
+    else:
+        bufs = (out,)
+    names = ("out[0] (dW)", "out[1] (db)") if isinstance(out, tuple) else ("out (dW)",)
+    shapes = (shape, (shape[1],))
+    for a, name, shp in zip(bufs, names, shapes):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
+        if a.dtype != dt or not a.dtype.isnative:
+            raise TypeError(f"{name} must have the result dtype {dt}; got dtype {a.dtype}")
+        if a.shape != shp:
+            raise ValueError(f"{name} must have shape {shp}; got {a.shape}")
+        if not (a.flags.c_contiguous and a.flags.aligned):
+            raise ValueError(f"{name} must be a C-contiguous (aligned) array")
+        if not a.flags.writeable:
+            raise ValueError(f"{name} is read-only: the gradient is written into it")
+        for x in inputs:
+            if isinstance(x, np.ndarray) and np.may_share_memory(a, x):
+                raise ValueError(f"{name} shares memory with an input: the gradient must go "
+                                 "to a buffer of its own")
+    if len(bufs) == 2 and np.may_share_memory(bufs[0], bufs[1]):
+        raise ValueError("out[0] (dW) and out[1] (db) share memory")
+    return bufs[0], (bufs[1] if len(bufs) == 2 else None)
 
 
 def svm_loss_vectorized(W, X, y, reg):
