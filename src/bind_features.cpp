@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bind_common.hpp"
+#include "fastloss/bow_kernels.hpp"
 #include "fastloss/features_kernels.hpp"
 
 namespace py = pybind11;
@@ -138,4 +139,51 @@ void bind_features(py::module_& m) {
       },
       "CS231n's color_histogram_hsv of a stack of RGB images into out (private); returns "
       "(image, pixel) of the first value outside [0, xmax], or None.");
+  m.def(
+      "bow_encode",
+      [](const py::array& images, int patch, int stride, const py::array& mean,
+         py::object whitening, const py::array& codebook, double contrast_eps, bool hard,
+         bool quadrants, py::array& out, int n_threads) {
+        const fastloss::ImageStack s = image_stack(images, true, true);
+        auto matrix = [](const py::array& a, const char* name, py::ssize_t rows,
+                         py::ssize_t cols) {
+          if (float_code(a) != 8 || !(a.flags() & py::array::c_style) ||
+              a.ndim() != (rows < 0 ? 1 : 2) || (rows >= 0 && a.shape(0) != rows) ||
+              a.shape(a.ndim() - 1) != cols)
+            throw py::value_error(std::string(name) + " must be a contiguous float64 array "
+                                  "of the model's shape");
+          return static_cast<const double*>(a.data());
+        };
+        if (patch < 1 || stride < 1 || patch > s.H || patch > s.W || !(contrast_eps > 0))
+          throw py::value_error("invalid bag-of-words parameters");
+        fastloss::BowParams p;
+        p.patch = patch;
+        p.stride = stride;
+        p.D = int64_t(patch) * patch * s.C;
+        if (codebook.ndim() != 2 || codebook.shape(0) < 1)
+          throw py::value_error("codebook must be (n_words, patch_dim)");
+        p.K = int64_t(codebook.shape(0));
+        p.codebook = matrix(codebook, "codebook", py::ssize_t(p.K), py::ssize_t(p.D));
+        p.mean = matrix(mean, "mean", -1, py::ssize_t(p.D));
+        if (!whitening.is_none())
+          p.whitening = matrix(whitening.cast<py::array>(), "whitening", py::ssize_t(p.D),
+                               py::ssize_t(p.D));
+        p.contrast_eps = contrast_eps;
+        p.hard = hard;
+        p.quadrants = quadrants;
+        const int64_t F = (quadrants ? 4 : 1) * p.K;
+        const auto& k = FL_SELECT(fastloss::bow_kernels);
+        if (s.type == fastloss::PixelType::f32) {
+          const int64_t ld = out_rows<float>(out, s.N, F);
+          float* o = static_cast<float*>(out.mutable_data());
+          py::gil_scoped_release release;
+          k.encode_f32(s, p, o, ld, n_threads);
+        } else {
+          const int64_t ld = out_rows<double>(out, s.N, F);
+          double* o = static_cast<double*>(out.mutable_data());
+          py::gil_scoped_release release;
+          k.encode_f64(s, p, o, ld, n_threads);
+        }
+      },
+      "Bag-of-visual-words features of a stack of images into out (private).");
 }
