@@ -126,3 +126,19 @@ def test_train_bad_arguments_exit_with_a_message(tmp_path, argv, message):
     with pytest.raises(SystemExit) as e:
         cli.main(["train", "--out", str(tmp_path), "--quiet", *argv])
     assert str(e.value).startswith("fastloss train: ") and message in str(e.value)
+
+
+def test_train_bag_of_words_on_digits(tmp_path, capsys):
+    """BagOfWords(n_words=100, patch_size=3), fitted on the training split, with the linear
+    models: at least 0.985 test accuracy on the CLI's digits split."""
+    assert cli.main(["train", "--features", "bow", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "features: bow, 400 per sample" in out
+    assert _acc(out, "Softmax")[2] >= 0.985
+    assert _acc(out, "LinearSVM")[2] >= 0.985
+    args = ["train", "--features", "hog+hist+bow", "--model", "softmax", "--out",
+            str(tmp_path), "--quiet"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "features: hog+hist+bow, 528 per sample" in out  # 64 HOG + 64 pixels + 400
+    assert _acc(out, "Softmax")[2] >= 0.985

@@ -523,6 +523,8 @@ def bag_of_words(images, codebook, mean, whitening, *, patch_size, stride=1,
     for i in range(0, max(n, 1), chunk):
         p = bow_patches(images[i : i + chunk], patch_size, stride, dtype)
         p = bow_normalize(p, np.dtype(dtype).type(contrast_eps))
-        dist = bow_distances(bow_whiten(p, mean, whitening), codebook)
-        out.append(bow_pool(bow_encode(dist, encoding), pooling))
+        rows = p.reshape(-1, p.shape[-1])  # (2-D products: one BLAS call each)
+        dist = bow_distances(bow_whiten(rows, mean, whitening), codebook)
+        codes = bow_encode(dist, encoding).reshape(p.shape[:3] + (len(codebook),))
+        out.append(bow_pool(codes, pooling))
     return np.concatenate(out, axis=0)
