@@ -59,6 +59,24 @@ int64_t out_rows(py::array& out, int64_t N, int64_t F) {
   return ld;
 }
 
+// Runs a kernel pair over stack s into out (N, F): k32 for float32 images (float32 out),
+// else k64 (float64 out), with the GIL released.
+template <class P, class K32, class K64>
+void run_by_type(const fastloss::ImageStack& s, const P& p, py::array& out, int64_t F,
+                 int n_threads, K32 k32, K64 k64) {
+  if (s.type == fastloss::PixelType::f32) {
+    const int64_t ld = out_rows<float>(out, s.N, F);
+    float* o = static_cast<float*>(out.mutable_data());
+    py::gil_scoped_release release;
+    k32(s, p, o, ld, n_threads);
+  } else {
+    const int64_t ld = out_rows<double>(out, s.N, F);
+    double* o = static_cast<double*>(out.mutable_data());
+    py::gil_scoped_release release;
+    k64(s, p, o, ld, n_threads);
+  }
+}
+
 }  // namespace
 
 void bind_features(py::module_& m) {
@@ -85,17 +103,7 @@ void bind_features(py::module_& m) {
         p.norm = fastloss::BlockNorm(norm);
         p.transform_sqrt = transform_sqrt;
         const auto& k = FL_SELECT(fastloss::feature_kernels);
-        if (s.type == fastloss::PixelType::f32) {
-          const int64_t ld = out_rows<float>(out, s.N, F);
-          float* o = static_cast<float*>(out.mutable_data());
-          py::gil_scoped_release release;
-          k.hog_f32(s, p, o, ld, n_threads);
-        } else {
-          const int64_t ld = out_rows<double>(out, s.N, F);
-          double* o = static_cast<double*>(out.mutable_data());
-          py::gil_scoped_release release;
-          k.hog_f64(s, p, o, ld, n_threads);
-        }
+        run_by_type(s, p, out, F, n_threads, k.hog_f32, k.hog_f64);
       },
       "scikit-image's hog of a stack of grayscale images into out (private).");
   m.def(
@@ -173,17 +181,7 @@ void bind_features(py::module_& m) {
         p.quadrants = quadrants;
         const int64_t F = (quadrants ? 4 : 1) * p.K;
         const auto& k = FL_SELECT(fastloss::bow_kernels);
-        if (s.type == fastloss::PixelType::f32) {
-          const int64_t ld = out_rows<float>(out, s.N, F);
-          float* o = static_cast<float*>(out.mutable_data());
-          py::gil_scoped_release release;
-          k.encode_f32(s, p, o, ld, n_threads);
-        } else {
-          const int64_t ld = out_rows<double>(out, s.N, F);
-          double* o = static_cast<double*>(out.mutable_data());
-          py::gil_scoped_release release;
-          k.encode_f64(s, p, o, ld, n_threads);
-        }
+        run_by_type(s, p, out, F, n_threads, k.encode_f32, k.encode_f64);
       },
       "Bag-of-visual-words features of a stack of images into out (private).");
 }

@@ -140,5 +140,5 @@ def test_train_bag_of_words_on_digits(tmp_path, capsys):
             str(tmp_path), "--quiet"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "features: hog+hist+bow, 528 per sample" in out  # 64 HOG + 64 pixels + 400
+    assert "features: hog+hist+bow, 788 per sample" in out  # 324 HOG + 64 pixels + 400
     assert _acc(out, "Softmax")[2] >= 0.985

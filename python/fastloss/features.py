@@ -23,7 +23,7 @@ from . import _core
 from . import _validate as v
 
 __all__ = [
-    "BagOfWords",
+    "BagOfWords",  # noqa: F822 (loaded lazily by __getattr__)
     "color_histogram_hsv",
     "extract_features",
     "hog",
