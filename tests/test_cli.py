@@ -142,3 +142,19 @@ def test_train_lbfgs_and_its_reg_search(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "validation accuracy by regularization" in out and "best: reg=" in out
     assert "lr" not in out.split("best: reg=")[1].splitlines()[0]
+
+
+def test_train_bag_of_words_on_digits(tmp_path, capsys):
+    """BagOfWords(n_words=100, patch_size=3), fitted on the training split, with the linear
+    models: at least 0.985 test accuracy on the CLI's digits split."""
+    assert cli.main(["train", "--features", "bow", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "features: bow, 400 per sample" in out
+    assert _acc(out, "Softmax")[2] >= 0.985
+    assert _acc(out, "LinearSVM")[2] >= 0.985
+    args = ["train", "--features", "hog+hist+bow", "--model", "softmax", "--out",
+            str(tmp_path), "--quiet"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "features: hog+hist+bow, 788 per sample" in out  # 324 HOG + 64 pixels + 400
+    assert _acc(out, "Softmax")[2] >= 0.985

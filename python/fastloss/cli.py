@@ -103,29 +103,47 @@ def _load(spec, features, seed):
                 f"never occur in the training rows: their {what} rows are always "
                 "misclassified", stacklevel=2)
     image_shape = parts[0][0].shape[1:] if parts[0][0].ndim >= 3 else None
+    # The bag of words' codebook is fitted on the training split only.
+    bow = _fit_bow(parts[0][0], seed) if "bow" in features.split("+") else None
     out = []
     for imgs, yy in parts:
-        out += [_features(imgs, features), yy]
+        out += [_features(imgs, features, bow), yy]
     if features != "raw":
         image_shape = None
     return (*out, image_shape, desc)
 
 
-def _features(imgs, features):
+def _fit_bow(imgs, seed):
+    """A BagOfWords fitted on the training images: 100 words of 3x3 patches for grayscale
+    images, 200 words of 6x6 patches (Coates & Ng's) for colour ones."""
+    from . import features as F
+
+    if imgs.ndim not in (3, 4):
+        raise SystemExit("fastloss train: --features with bow needs image data")
+    size = (100, 3) if imgs.ndim == 3 else (200, 6)
+    return F.BagOfWords(n_words=size[0], patch_size=size[1], random_state=seed).fit(imgs)
+
+
+def _features(imgs, features, bow=None):
     from . import features as F
 
     if features == "raw":
         return imgs.reshape(len(imgs), -1).astype(np.float32)
+    blocks = [] if bow is None else [bow.transform(imgs).astype(np.float32)]
+    if "hog+hist" not in features:
+        return blocks[0]
     if imgs.ndim == 4:  # colour: the CS231n pipeline, HOG + 10-bin hue histogram
-        return F.extract_features(
+        hh = F.extract_features(
             imgs, [F.hog_feature, functools.partial(F.color_histogram_hsv, nbin=10)]
         ).astype(np.float32)
-    if imgs.ndim == 3:  # grayscale: HOG with cells that fit small images, and the pixels
+    elif imgs.ndim == 3:  # grayscale: HOG with cells that fit small images, and the pixels
         h = imgs.shape[1]
         ppc = (8, 8) if h >= 24 else (2, 2)
         hog = F.hog_batch(imgs.astype(np.float64), pixels_per_cell=ppc, cells_per_block=(2, 2))
-        return np.hstack([hog, imgs.reshape(len(imgs), -1)]).astype(np.float32)
-    raise SystemExit("fastloss train: --features hog+hist needs image data")
+        hh = np.hstack([hog, imgs.reshape(len(imgs), -1)]).astype(np.float32)
+    else:
+        raise SystemExit(f"fastloss train: --features {features} needs image data")
+    return np.hstack([hh] + blocks)
 
 
 def _accuracy(model, X, y):
@@ -585,7 +603,8 @@ def _parser():
                    help="digits (default), cifar10:DIR (the CIFAR-10 python batches) or "
                    "FILE.npz (X, y or X_train, y_train, X_test, y_test)")
     t.add_argument("--model", choices=["softmax", "svm", "both"], default="both")
-    t.add_argument("--features", choices=["raw", "hog+hist"], default="raw")
+    t.add_argument("--features", choices=["raw", "hog+hist", "bow", "hog+hist+bow"],
+                   default="raw")
     t.add_argument("--lr", type=float, help="learning rate (default: the model's, scaled "
                    "by 64 / number of features when there are more than 64)")
     t.add_argument("--reg", type=float, help="L2 regularization strength")

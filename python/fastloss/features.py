@@ -4,6 +4,8 @@
   arguments and its numbers (``visualize`` and ``channel_axis`` are not offered).
 - ``hog_feature``, ``color_histogram_hsv``, ``extract_features``: drop-ins for CS231n's
   ``features.py`` (144 HOG values and 10 hue bins for a 32x32x3 image).
+- ``BagOfWords``: Coates & Ng's bag of visual words, a scikit-learn transformer (loaded
+  with scikit-learn on first use; ``import fastloss.features`` does not import it).
 
 Images are uint8, float32 or float64 (other integer types become float64; bool, complex
 and the like raise TypeError); they are read in place, never copied unless their strides
@@ -20,7 +22,28 @@ import numpy as np
 from . import _core
 from . import _validate as v
 
-__all__ = ["color_histogram_hsv", "extract_features", "hog", "hog_batch", "hog_feature"]
+__all__ = [
+    "BagOfWords",  # noqa: F822 (loaded lazily by __getattr__)
+    "color_histogram_hsv",
+    "extract_features",
+    "hog",
+    "hog_batch",
+    "hog_feature",
+]
+
+
+def __getattr__(name):
+    if name == "BagOfWords":
+        try:
+            from ._bow import BagOfWords
+        except ImportError as e:
+            if getattr(e, "name", "") and e.name.split(".")[0] == "sklearn":
+                raise ImportError(
+                    'BagOfWords needs scikit-learn: pip install "fastloss[sklearn]"'
+                ) from e
+            raise
+        return BagOfWords
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
@@ -247,9 +270,21 @@ def color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):
 _HUE_DEFAULTS = {"nbin": 10, "xmin": 0, "xmax": 255, "normalized": True}
 
 
+def _bow_of(fn):
+    """The BagOfWords instance fn is (or whose bound transform fn is), else None."""
+    bow = getattr(fn, "__self__", None) if getattr(fn, "__name__", "") == "transform" else fn
+    mod = type(bow).__module__
+    if mod == "fastloss._bow" and type(bow).__name__ == "BagOfWords":
+        return bow
+    return None
+
+
 def _batched(fn):
-    """How extract_features runs fn over a whole stack: ("hog", {}) or ("hue", keywords),
-    or None for a callable applied per image."""
+    """How extract_features runs fn over a whole stack: ("hog", {}), ("hue", keywords) or
+    ("bow", BagOfWords), or None for a callable applied per image."""
+    bow = _bow_of(fn)
+    if bow is not None:
+        return "bow", bow
     kw = {}
     if isinstance(fn, functools.partial) and not fn.args:
         fn, kw = fn.func, dict(fn.keywords)
@@ -287,7 +322,8 @@ def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
     ``imgs[i].squeeze()`` and returning a 1-D feature vector. Returns float64 (N, F_1 + ...
     + F_k), row i the concatenation of the features of image i. fastloss's own
     ``hog_feature`` and ``color_histogram_hsv`` (also as ``functools.partial`` with
-    keyword arguments) run over the whole stack in C++ (threaded, ``n_threads`` as
+    keyword arguments) and a fitted ``BagOfWords`` (the instance or its ``transform``:
+    its features of each image) run over the whole stack in C++ (threaded, ``n_threads`` as
     elsewhere); any other callable is called once per image. ``verbose``: a progress bar
     (tqdm when installed, else a line every 1000 images). N == 0 gives an (0, F) array when
     every F is known without an image, else CS231n's ``np.array([])``.
@@ -299,7 +335,7 @@ def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
     except TypeError:
         raise TypeError("feature_fns must be a sequence of callables") from None
     for k, fn in enumerate(fns):
-        if not callable(fn):
+        if not callable(fn) and _bow_of(fn) is None:
             raise TypeError(f"feature_fns[{k}] must be callable; got {type(fn).__name__}")
     try:
         arr = imgs if isinstance(imgs, np.ndarray) else np.asarray(imgs)
@@ -320,6 +356,18 @@ def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
         if plan is None:
             kernels.append(None)
             dims.append(None)
+        elif plan[0] == "bow":
+            bow = plan[1]
+            from sklearn.utils.validation import check_is_fitted
+
+            from ._bow import _images
+
+            check_is_fitted(bow, "codebook_")
+
+            st, C = _images(stack, "imgs")
+            bow._encode(st[:0], C)  # (checks the parameters and the channels)
+            kernels.append(functools.partial(_run_bow, bow, st, C))
+            dims.append(bow._n_out())
         elif plan[0] == "hog":
             st, F = _cs231n_hog_stack(stack, "imgs")
             kernels.append(functools.partial(_run_hog, st))
@@ -384,3 +432,7 @@ def _run_hue(stack, edges, hi, normalized, single, xmax, i0, i1, out, nt):
     err = _core.hue_histogram(stack[i0:i1], edges, hi, normalized, single, out, nt)
     if err is not None:
         _hue_error((err[0] + i0, err[1]), stack, xmax, True)
+
+
+def _run_bow(bow, stack, C, i0, i1, out, nt):
+    bow._encode(stack[i0:i1], C, out, nt)
