@@ -3,9 +3,11 @@ arrays chunked along rows, and the classifiers' L-BFGS fit on them.
 
 ``linear_loss(W, X, y, ...)``: each row chunk's weighted loss sum, weight sum, dW and db
 sums are computed by the fused kernel (``fastloss.linear_loss(..., reduction="sum")``)
-where the chunk lives, as one (1, K) float64 row of partials (K = 2 + D*C + C); dask's
-tree reduction (``sum(axis=0)``) adds those small rows; the client divides by the weight
-sum and adds the penalty once. The result is deterministic for a given chunking.
+where the chunk lives, as one (1, K) float64 row of partials (K = 2 + D*C + C); those
+small rows are added in chunk order (on a distributed cluster by one task, each chunk's
+task pinned to the worker holding the chunk, ``_pinned``; on the local schedulers by
+dask's tree reduction ``sum(axis=0)``); the client divides by the weight sum and adds the
+penalty once. The result is deterministic for a given chunking.
 
 ``Softmax(solver="lbfgs").fit(dask_X, dask_y)`` persists X, the label codes and the
 weights once, then runs every L-BFGS iteration as one distributed ``linear_loss``
@@ -97,8 +99,67 @@ def _chunk_partials(Xc, yc, swc, wv, off, *, D, C, has_b, cw, grad, opts):
     return out
 
 
+def _client():
+    """The distributed Client that dask's current scheduler is, or None."""
+    try:
+        import dask
+        from distributed import get_client
+
+        c = get_client()
+    except (ImportError, ValueError):
+        return None
+    return c if dask.base.get_scheduler() == c.get else None
+
+
+def _blocks(client, a):
+    """The futures of a row-chunked array's blocks, in order (persisted when it is not)."""
+    from distributed import futures_of
+
+    a = client.persist(a)
+    fm = {str(f.key): f for f in futures_of(a)}
+    return [fm[str(k)] for k in a.__dask_keys__()] if a.ndim == 1 else \
+        [fm[str(k[0])] for k in a.__dask_keys__()]
+
+
+def _sum_rows(parts):
+    return np.concatenate(parts).sum(axis=0)
+
+
+def _pinned(client, xf, fn, others, kw):
+    """fn(X block i, *others[i], **kw) for every block, each task on a worker that holds
+    X's block (no work stealing: X never moves), then their (1, K) rows summed in order
+    by one task. When a pinned worker is gone (it died), the evaluation is retried with
+    the blocks' new homes (dask recomputes lost blocks from the graph)."""
+    from distributed import TimeoutError as _Timeout
+    from distributed import wait
+
+    for _ in range(10):
+        live = set(client.scheduler_info()["workers"])
+        who = {str(k): v for k, v in client.who_has(xf).items()}
+        homes = [[w for w in who.get(str(f.key), ()) if w in live] or sorted(live)
+                 for f in xf]
+        parts = [client.submit(fn, f, *o, workers=h, allow_other_workers=False, pure=False,
+                               **kw) for f, o, h in zip(xf, others, homes)]
+        tot = client.submit(_sum_rows, parts, pure=False)
+        pinned = {w for h in homes for w in h}
+        while True:
+            try:
+                wait([tot], timeout=1)
+                return tot.result()
+            except _Timeout:
+                if pinned - set(client.scheduler_info()["workers"]):
+                    client.cancel(parts + [tot])
+                    break
+    raise RuntimeError("workers kept leaving the cluster during the evaluation")
+
+
+def _finite_rows(c):
+    return np.array([[float(np.isfinite(c).all())]])
+
+
 def _partials(X, y, sw, wv, *, D, C, has_b, cw, grad, opts):
-    """The dask array of the summed partials (K,) float64 (a tree reduction)."""
+    """The dask array of the summed partials (K,) float64 (a tree reduction; the local
+    schedulers)."""
     da = _da()
     starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(np.int64)
     offs = da.from_array(starts, chunks=1)
@@ -167,10 +228,18 @@ def linear_loss(W, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5,
                          "reduction='sum'")
     da = _da()
     wv = np.concatenate([Wa.astype(dt).reshape(-1)] + ([ba.astype(dt)] if ba is not None else []))
-    wv = da.from_array(wv, chunks=-1)
     opts = dict(loss=loss, n_threads=1 if n_threads is None else n_threads, **options)
-    tot = _partials(X, y, sw, wv, D=D, C=C, has_b=ba is not None, cw=cw, grad=grad,
-                    opts=opts).compute()
+    kw = dict(D=D, C=C, has_b=ba is not None, cw=cw, grad=grad, opts=opts)
+    client = _client()
+    if client is None:
+        tot = _partials(X, y, sw, da.from_array(wv, chunks=-1), **kw).compute()
+    else:
+        xf, yf = _blocks(client, X), _blocks(client, y)
+        sf = _blocks(client, sw) if sw is not None else [None] * len(xf)
+        wvf = client.scatter(wv, broadcast=True, hash=False)
+        starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(np.int64)
+        others = [(yi, si, wvf, starts[i:i + 1]) for i, (yi, si) in enumerate(zip(yf, sf))]
+        tot = _pinned(client, xf, _chunk_partials, others, kw)
     denom = tot[1] if red == 2 else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = 1.0 / denom
@@ -230,7 +299,14 @@ def _fit(est, X, y, sample_weight):
     y = _along(y, X, "y")
     # one pass: the labels' set (per chunk, then merged; y itself stays where it is) and
     # the finiteness of X
-    classes, finite = dask.compute(da.unique(y), da.isfinite(X).all())
+    client = _client()
+    if client is None:
+        classes, finite = dask.compute(da.unique(y), da.isfinite(X).all())
+    else:  # (the finiteness pass where X's chunks are)
+        X = client.persist(X)
+        finite = _pinned(client, _blocks(client, X), _finite_rows,
+                         [()] * X.numblocks[0], {})[0] == X.numblocks[0]
+        classes = da.unique(y).compute()
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
     classes = np.asarray(classes)
