@@ -1,0 +1,68 @@
+"""Every ```python block of README.md, CHANGELOG.md and docs/ runs, and prints what it says.
+
+The convention (docs/contributing.md, "Examples that stay true"):
+- a block is run as a script, in a fresh namespace, from an empty temporary folder;
+- a line ending in ``# -> TEXT`` prints TEXT: the lines the block prints must be exactly
+  the TEXTs of its ``# ->`` comments, in order (a block without one must print nothing);
+- a block whose first line is ``# requires: pkg1, pkg2`` is skipped when one of those
+  packages cannot be imported (only then); scikit-learn is needed by many blocks and is
+  part of the test extra, so those blocks run in CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
+EXPECT = re.compile(r"#\s*->\s?(.*?)\s*$")
+REQUIRES = re.compile(r"^#\s*requires:\s*(.+)$")
+
+
+def _blocks():
+    out = []
+    for f in FILES:
+        if not f.exists() or "_build" in f.parts:
+            continue
+        text = f.read_text(encoding="utf-8")
+        for m in FENCE.finditer(text):
+            line = text.count("\n", 0, m.start()) + 2  # the block's first line
+            out.append(pytest.param(m.group(1), id=f"{f.relative_to(ROOT)}:{line}"))
+    return out
+
+
+BLOCKS = _blocks()
+
+
+def test_the_documentation_has_examples():
+    names = {p.id.split(":")[0] for p in BLOCKS}
+    assert "README.md" in names and len(BLOCKS) >= 20, sorted(names)
+
+
+@pytest.mark.parametrize("code", BLOCKS)
+def test_example(code, tmp_path, monkeypatch):
+    lines = code.splitlines()
+    m = REQUIRES.match(lines[0]) if lines else None
+    if m:
+        for pkg in (p.strip() for p in m.group(1).split(",")):
+            try:
+                importlib.import_module(pkg)
+            except ImportError:
+                pytest.skip(f"needs {pkg}, which is not installed")
+    expected = [e.group(1) for e in map(EXPECT.search, lines) if e]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(code, "<example>", "exec"), {"__name__": "__example__"})
+    printed = buf.getvalue().splitlines()
+    assert printed == expected
+    assert os.getcwd() == str(tmp_path)
