@@ -11,6 +11,7 @@ This module imports scikit-learn; ``import fastloss`` does not (the classes are 
 first use of ``fastloss.LinearSVM`` / ``fastloss.Softmax``).
 
 Training, in one place (``_sgd``):
+
 - the objective is ``linear_loss``: mean data loss over a minibatch + reg * sum(W**2)
   (CS231n's convention; scikit-learn's ``C`` is ``1 / (2 * reg * n_samples)``), the
   intercept is not regularized;
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -44,6 +46,10 @@ from . import _core
 from . import _validate as v
 from .linear import _LOSSES, _PENALTIES, _VARIANTS, linear_loss
 from .losses import softmax
+from ._typing import ArrayLike, FloatArray, NDArray
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -114,17 +120,17 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        learning_rate=0.1,
-        reg=1e-3,
-        num_iters=300,
-        batch_size=200,
-        momentum=0.9,
-        lr_decay=1.0,
-        fit_intercept=True,
-        random_state=None,
-        verbose=False,
-        n_threads=None,
-    ):
+        learning_rate: float = 0.1,
+        reg: float = 1e-3,
+        num_iters: int = 300,
+        batch_size: int = 200,
+        momentum: float = 0.9,
+        lr_decay: float = 1.0,
+        fit_intercept: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+        n_threads: int | None = None,
+    ) -> None:
         self.learning_rate = learning_rate
         self.reg = reg
         self.num_iters = num_iters
@@ -221,12 +227,23 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     # ---- scikit-learn API ---------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Fit by minibatch SGD from small random weights (0.001 * randn, as CS231n).
 
-        X: (N, D) array-like (float32 stays float32, anything else becomes float64);
-        y: (N,) labels of any type (``classes_`` is their sorted set); sample_weight:
-        optional (N,) non-negative weights, used as sampling probabilities.
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            Training data; float32 stays float32, anything else becomes float64.
+        y : array_like, shape (N,)
+            Labels of any type (``classes_`` is their sorted set).
+        sample_weight : array_like, shape (N,), optional
+            Non-negative weights, used as sampling probabilities (an integer weight k
+            gives the model of the data with the row repeated k times).
+
+        Returns
+        -------
+        self
+            The fitted estimator.
         """
         X, y = _validate(self, X, y)
         check_classification_targets(y)
@@ -265,9 +282,20 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         X = _validate(self, X, reset=False)
         return X @ self.coef_.T + self.intercept_
 
-    def decision_function(self, X):
-        """Class scores X @ coef_.T + intercept_, (N, C); for two classes the (N,) margin
-        of the second class over the first, as scikit-learn's linear models."""
+    def decision_function(self, X: ArrayLike) -> FloatArray:
+        """Class scores ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            Samples.
+
+        Returns
+        -------
+        ndarray, shape (N, C), or (N,) for two classes
+            For two classes the margin of the second class over the first, as
+            scikit-learn's linear models.
+        """
         s = self._scores(X)
         if s.shape[1] == 2:
             return s[:, 1] - s[:, 0]
@@ -275,21 +303,32 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             return s[:, 0]
         return s
 
-    def predict(self, X):
-        """The class of the highest score (ties: the first class)."""
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """The class of the highest score (ties: the first class).
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            Samples.
+
+        Returns
+        -------
+        ndarray, shape (N,)
+            Labels from ``classes_``.
+        """
         s = self._scores(X)
         return self.classes_[np.argmax(s, axis=1)]
 
     # ---- CS231n API ---------------------------------------------------------------------
 
     @property
-    def W(self):
+    def W(self) -> FloatArray | None:
         """CS231n's weights, (D, C) (``coef_.T``); None before training."""
         coef = getattr(self, "coef_", None)
         return None if coef is None else coef.T
 
     @W.setter
-    def W(self, value):
+    def W(self, value: ArrayLike | None) -> None:
         if value is None:
             for a in ("coef_", "intercept_", "classes_", "n_features_in_"):
                 self.__dict__.pop(a, None)
@@ -300,12 +339,43 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.arange(Wa.shape[1])
         self.n_features_in_ = Wa.shape[0]
 
-    def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
-              verbose=False):
-        """CS231n's ``LinearClassifier.train``: minibatch SGD (no momentum, no bias: X is
-        expected to carry the bias-trick column of ones), labels 0..C-1 with C = max(y)+1.
+    def train(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        learning_rate: float = 1e-3,
+        reg: float = 1e-5,
+        num_iters: int = 100,
+        batch_size: int = 200,
+        verbose: bool = False,
+    ) -> list[float]:
+        """CS231n's ``LinearClassifier.train``: minibatch SGD, no momentum, no bias.
+
         Continues from ``W`` when it is set with the right shape, else starts from
-        0.001 * randn(D, C). Returns the list of minibatch losses."""
+        ``0.001 * randn(D, C)``.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            Training data, with the bias trick's column of ones if a bias is wanted.
+        y : array_like of int, shape (N,)
+            Labels 0 .. C-1 (C = max(y) + 1).
+        learning_rate : float, default 1e-3
+            SGD step size.
+        reg : float, default 1e-5
+            L2 strength.
+        num_iters : int, default 100
+            Iterations.
+        batch_size : int, default 200
+            Rows per minibatch.
+        verbose : bool, default False
+            A progress bar.
+
+        Returns
+        -------
+        list of float
+            The minibatch loss of every iteration.
+        """
         X = v.float_array(X, "X")
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D (N, D) array; got shape {X.shape}")
@@ -328,48 +398,93 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         self.loss_history_ = hist.tolist()
         return self.loss_history_
 
-    def loss(self, X_batch, y_batch, reg):
-        """CS231n's ``loss``: (loss, dW) at the current W."""
-        return linear_loss(self.W, X_batch, y_batch, loss=self._loss, reg=reg)
+    def loss(self, X_batch: ArrayLike, y_batch: ArrayLike, reg: float) -> tuple[Any, FloatArray]:
+        """CS231n's ``loss``: ``(loss, dW)`` at the current ``W``.
+
+        Parameters
+        ----------
+        X_batch : array_like, shape (N, D)
+            Data.
+        y_batch : array_like of int, shape (N,)
+            Labels.
+        reg : float
+            L2 strength.
+
+        Returns
+        -------
+        loss : numpy scalar
+            The regularized loss.
+        dW : ndarray, shape (D, C)
+            Its gradient.
+        """
+        return linear_loss(self.W, X_batch, y_batch, loss=self._loss, reg=reg)  # type: ignore[arg-type]
 
 
 class LinearSVM(_LinearClassifier):
-    """Multiclass linear SVM (Weston-Watkins hinge, margin 1, as CS231n's ``LinearSVM``)
-    trained by minibatch SGD on the fused ``linear_loss`` kernel.
+    """Multiclass linear SVM trained by minibatch SGD on the fused ``linear_loss`` kernel.
+
+    The Weston-Watkins hinge with margin 1, as CS231n's ``LinearSVM``; a scikit-learn
+    estimator that also keeps CS231n's ``train`` / ``predict`` / ``W`` API.
 
     Parameters
     ----------
-    learning_rate : float, SGD step size (default 0.01)
-    reg : float, L2 strength: loss = mean hinge + reg * sum(coef_**2) (default 0.03)
-    num_iters : int, SGD iterations (minibatches) (default 1000)
-    batch_size : int, rows per minibatch, drawn with replacement (default 200)
-    momentum : float, PyTorch-style momentum (default 0.9)
-    lr_decay : float, learning-rate factor applied after every epoch (default 1.0: none)
-    fit_intercept : bool, learn a bias per class (not regularized) (default True)
-    random_state : None, int or RandomState: the initial weights and the minibatches
-    verbose : bool, progress bar (tqdm when installed, else printed lines)
-    n_threads : None or int, threads of the kernels (same results for every count)
+    learning_rate : float, default 0.01
+        SGD step size.
+    reg : float, default 0.03
+        L2 strength: loss = mean hinge + ``reg * sum(coef_ ** 2)`` (scikit-learn's ``C`` is
+        ``1 / (2 * reg * n_samples)``).
+    num_iters : int, default 1000
+        SGD iterations (minibatches).
+    batch_size : int, default 200
+        Rows per minibatch, drawn with replacement.
+    momentum : float, default 0.9
+        PyTorch-style momentum.
+    lr_decay : float, default 1.0
+        Learning-rate factor applied after every epoch (1.0: none).
+    fit_intercept : bool, default True
+        Learn a bias per class (not regularized).
+    random_state : None, int or numpy.random.RandomState
+        The initial weights and the minibatches.
+    verbose : bool, default False
+        A progress bar (tqdm when installed, else printed lines).
+    n_threads : int, optional
+        Threads of the kernels (the same results for every count).
 
-    Attributes: ``coef_`` (C, D), ``intercept_`` (C,), ``classes_``, ``n_features_in_``,
-    ``loss_history_`` (one minibatch loss per iteration), ``n_iter_``, ``fit_time_``,
-    ``W`` (CS231n's (D, C) view of ``coef_``).
+    Attributes
+    ----------
+    coef_ : ndarray, shape (C, D)
+        The weights.
+    intercept_ : ndarray, shape (C,)
+        The biases.
+    classes_ : ndarray, shape (C,)
+        The labels seen in ``fit``, sorted.
+    n_features_in_ : int
+        D.
+    loss_history_ : list of float
+        One minibatch loss per iteration.
+    n_iter_ : int
+        Iterations run.
+    fit_time_ : float
+        Seconds spent in the SGD loop.
+    W : ndarray, shape (D, C)
+        CS231n's view of the weights (``coef_.T``).
     """
 
     _loss = "hinge"
 
     def __init__(
         self,
-        learning_rate=0.01,
-        reg=0.03,
-        num_iters=1000,
-        batch_size=200,
-        momentum=0.9,
-        lr_decay=1.0,
-        fit_intercept=True,
-        random_state=None,
-        verbose=False,
-        n_threads=None,
-    ):
+        learning_rate: float = 0.01,
+        reg: float = 0.03,
+        num_iters: int = 1000,
+        batch_size: int = 200,
+        momentum: float = 0.9,
+        lr_decay: float = 1.0,
+        fit_intercept: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+        n_threads: int | None = None,
+    ) -> None:
         super().__init__(
             learning_rate=learning_rate, reg=reg, num_iters=num_iters, batch_size=batch_size,
             momentum=momentum, lr_decay=lr_decay, fit_intercept=fit_intercept,
@@ -378,22 +493,74 @@ class LinearSVM(_LinearClassifier):
 
 
 class Softmax(_LinearClassifier):
-    """Multinomial logistic regression (softmax cross-entropy, as CS231n's ``Softmax``)
-    trained by minibatch SGD on the fused ``linear_loss`` kernel.
+    """Multinomial logistic regression trained by minibatch SGD on ``linear_loss``.
 
-    Parameters and attributes as ``LinearSVM`` (defaults: learning_rate 0.1, reg 1e-3,
-    num_iters 300, chosen on standardized digits); ``predict_proba`` gives the softmax
-    of the scores.
+    The softmax cross-entropy, as CS231n's ``Softmax``; a scikit-learn estimator that
+    also keeps CS231n's ``train`` / ``predict`` / ``W`` API.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.1
+        SGD step size.
+    reg : float, default 1e-3
+        L2 strength: loss = mean cross-entropy + ``reg * sum(coef_ ** 2)``.
+    num_iters : int, default 300
+        SGD iterations (minibatches).
+    batch_size : int, default 200
+        Rows per minibatch, drawn with replacement.
+    momentum : float, default 0.9
+        PyTorch-style momentum.
+    lr_decay : float, default 1.0
+        Learning-rate factor applied after every epoch (1.0: none).
+    fit_intercept : bool, default True
+        Learn a bias per class (not regularized).
+    random_state : None, int or numpy.random.RandomState
+        The initial weights and the minibatches.
+    verbose : bool, default False
+        A progress bar (tqdm when installed, else printed lines).
+    n_threads : int, optional
+        Threads of the kernels (the same results for every count).
+
+    Attributes
+    ----------
+    coef_, intercept_, classes_, n_features_in_, loss_history_, n_iter_, fit_time_, W
+        As in ``LinearSVM``.
+
+    Notes
+    -----
+    The defaults were chosen on standardized digits.
     """
 
     _loss = "softmax"
 
-    def predict_proba(self, X):
-        """Class probabilities, (N, C), the softmax of the scores (rows sum to 1)."""
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
+        """Class probabilities: the softmax of the scores.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            Samples.
+
+        Returns
+        -------
+        ndarray, shape (N, C)
+            Rows sum to 1; columns in the order of ``classes_``.
+        """
         return softmax(self._scores(X))
 
-    def predict_log_proba(self, X):
-        """The logarithm of ``predict_proba``, computed stably."""
+    def predict_log_proba(self, X: ArrayLike) -> FloatArray:
+        """The logarithm of ``predict_proba``, computed stably.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            Samples.
+
+        Returns
+        -------
+        ndarray, shape (N, C)
+            Log-probabilities.
+        """
         from .losses import log_softmax
 
         return log_softmax(self._scores(X))

@@ -576,7 +576,7 @@ def _parser():
     sub.add_parser("config", help="print the build configuration",
                    description="Print the version, compiler, flags, SIMD level and "
                    "threads, as fastloss.show_config().")
-    p.commands = sub.choices  # type: ignore[attr-defined]
+    p.commands = sub.choices
     return p
 
 
