@@ -3,7 +3,9 @@
 The convention (docs/contributing.md, "Examples that stay true"):
 - a block is run as a script, in a fresh namespace, from an empty temporary folder;
 - a line ending in ``# -> TEXT`` prints TEXT: the lines the block prints must be exactly
-  the TEXTs of its ``# ->`` comments, in order (a block without one must print nothing);
+  the TEXTs of its ``# ->`` comments, in order, up to spaces at either end (a block
+  without one must print nothing); a value printed on several lines takes one ``# ->``
+  comment per line;
 - a block whose first line is ``# requires: pkg1, pkg2`` is skipped when one of those
   packages cannot be imported (only then); scikit-learn is needed by many blocks and is
   part of the test extra, so those blocks run in CI.
@@ -63,6 +65,38 @@ def test_example(code, tmp_path, monkeypatch):
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(compile(code, "<example>", "exec"), {"__name__": "__example__"})
-    printed = buf.getvalue().splitlines()
+    printed = [line.strip() for line in buf.getvalue().splitlines()]
     assert printed == expected
     assert os.getcwd() == str(tmp_path)
+
+
+def _docstring_examples():
+    import doctest
+    import pkgutil
+
+    import fastloss
+
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    tests = []
+    for m in pkgutil.iter_modules(fastloss.__path__):
+        if m.name.startswith("_") or m.name in ("cli",):
+            continue
+        try:
+            mod = importlib.import_module(f"fastloss.{m.name}")
+        except ImportError:  # a module of an optional package that is not installed
+            continue
+        tests += [t for t in finder.find(mod) if t.examples]
+    return tests
+
+
+def test_docstring_examples():
+    """The ``>>>`` examples of the public docstrings (the API reference shows them)."""
+    import doctest
+
+    tests = _docstring_examples()
+    assert len(tests) >= 2
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    out = io.StringIO()
+    for t in tests:
+        runner.run(t, out=out.write)
+    assert runner.failures == 0, out.getvalue()
