@@ -100,3 +100,17 @@ def test_docstring_examples():
     for t in tests:
         runner.run(t, out=out.write)
     assert runner.failures == 0, out.getvalue()
+
+
+def test_the_readme_is_short_and_for_users():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 160
+    lines = text.splitlines()
+    assert lines[2:6] == [
+        "```bash",
+        'pip install ".[all]" && python -m fastloss train',
+        'pip install ".[test]" && python -m pytest tests',
+        "```",
+    ]
+    for word in ("session", "issue", "helper", "agent", "the lead"):
+        assert not re.search(rf"\b{word}", text, re.I), word
