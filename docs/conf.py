@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 import fastloss
@@ -40,7 +41,8 @@ autodoc_default_options = {"members": True, "undoc-members": False, "show-inheri
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_type_aliases = {"ArrayLike": "ArrayLike", "NDArray": "NDArray"}
+# the aliases of fastloss._typing, shown by name rather than expanded
+autodoc_type_aliases = {n: n for n in ("ArrayLike", "NDArray", "FloatArray", "Loss", "DTypeLike")}
 # optional packages of optional modules: documented without being installed
 autodoc_mock_imports = ["torch", "jax", "jaxlib", "dask", "distributed"]
 numpydoc_show_class_members = False
@@ -107,5 +109,13 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
     return None
 
 
+def _alias_names(app, what, name, obj, options, signature, return_annotation):
+    """Sphinx writes an alias inside a union as TypeAliasForwardRef('ArrayLike'): show
+    the alias's name, as it is written in the source."""
+    fix = lambda t: t and re.sub(r"TypeAliasForwardRef\('([\w.]+)'\)", r"\1", t)
+    return fix(signature), fix(return_annotation)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    app.connect("autodoc-process-signature", _alias_names)
