@@ -506,20 +506,8 @@ class Softmax(_LinearClassifier):
         L2 strength: loss = mean cross-entropy + ``reg * sum(coef_ ** 2)``.
     num_iters : int, default 300
         SGD iterations (minibatches).
-    batch_size : int, default 200
-        Rows per minibatch, drawn with replacement.
-    momentum : float, default 0.9
-        PyTorch-style momentum.
-    lr_decay : float, default 1.0
-        Learning-rate factor applied after every epoch (1.0: none).
-    fit_intercept : bool, default True
-        Learn a bias per class (not regularized).
-    random_state : None, int or numpy.random.RandomState
-        The initial weights and the minibatches.
-    verbose : bool, default False
-        A progress bar (tqdm when installed, else printed lines).
-    n_threads : int, optional
-        Threads of the kernels (the same results for every count).
+    batch_size, momentum, lr_decay, fit_intercept, random_state, verbose, n_threads
+        As in ``LinearSVM`` (the same defaults).
 
     Attributes
     ----------

@@ -390,21 +390,13 @@ def softmax_loss_vectorized(
 
     Parameters
     ----------
-    W : array_like, shape (D, C)
-        Weights.
-    X : array_like, shape (N, D)
-        Data.
-    y : array_like of int, shape (N,)
-        Labels in ``[0, C)``.
-    reg : float
-        Regularization strength.
+    W, X, y, reg
+        As in ``svm_loss_vectorized``.
 
     Returns
     -------
-    loss : numpy scalar
-        The regularized loss.
-    dW : ndarray, shape (D, C)
-        Its gradient with respect to W.
+    loss, dW
+        The regularized mean cross-entropy and its gradient with respect to W.
     """
     return linear_loss(W, X, y, loss="softmax", reg=reg)
 

@@ -333,12 +333,8 @@ def log_softmax(scores: ArrayLike, axis: int = -1, *, n_threads: int | None = No
 
     Parameters
     ----------
-    scores : array_like
-        Real array of at least one dimension.
-    axis : int, default -1
-        The axis of the classes.
-    n_threads : int, optional
-        None or -1 for every core; the result is the same for every count.
+    scores, axis, n_threads
+        As in ``softmax``.
 
     Returns
     -------
@@ -373,16 +369,12 @@ def softmax_loss(x: ArrayLike, y: ArrayLike) -> tuple[Loss, FloatArray]:
 
     Parameters
     ----------
-    x : array_like, shape (N, C)
-        Class scores.
-    y : array_like of int, shape (N,)
-        Labels in ``[0, C)``.
+    x, y
+        As in ``svm_loss``.
 
     Returns
     -------
-    loss : numpy scalar
-        The mean cross-entropy.
-    dx : ndarray, shape (N, C)
-        Its gradient with respect to ``x``.
+    loss, dx
+        The mean cross-entropy and its gradient with respect to ``x``.
     """
     return softmax_cross_entropy(x, y)
