@@ -37,7 +37,9 @@ html_static_path = ["_static"]
 
 # API reference: every public name of a module is documented (autodoc follows each
 # module's __all__), and numpydoc renders the docstrings' sections.
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
+# (the classifiers' fit/predict/train live in a private base class: inherited members are
+# documented, except scikit-learn's own, see _skip_foreign_members)
+autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
