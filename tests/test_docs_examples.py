@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 EXPECT = re.compile(r"#\s*->\s?(.*?)\s*$")
 REQUIRES = re.compile(r"^#\s*requires:\s*(.+)$")
 
@@ -64,7 +64,7 @@ def test_example(code, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(code, "<example>", "exec"), {"__name__": "__example__"})
+        exec(compile(code, "<example>", "exec"), {"__name__": "__example__"})  # noqa: S102
     printed = [line.strip() for line in buf.getvalue().splitlines()]
     assert printed == expected
     assert os.getcwd() == str(tmp_path)
@@ -113,4 +113,4 @@ def test_the_readme_is_short_and_for_users():
         "```",
     ]
     for word in ("session", "issue", "helper", "agent", "the lead"):
-        assert not re.search(rf"\b{word}", text, re.I), word
+        assert not re.search(rf"\b{word}", text, re.IGNORECASE), word

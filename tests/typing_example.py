@@ -86,7 +86,7 @@ def softmax_linear(
 
 def annotated_api(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
     """The public, annotated functions (mypy --strict without --allow-untyped-calls)."""
-    loss, dscores = fastloss.multiclass_hinge(scores, y, margin=1.0)
+    loss, _dscores = fastloss.multiclass_hinge(scores, y, margin=1.0)
     ce = fastloss.softmax_cross_entropy(scores, y, label_smoothing=0.1, grad=False)
     p: npt.NDArray[np.floating[Any]] = fastloss.softmax(scores, axis=-1)
     W = np.zeros((scores.shape[1], 3))

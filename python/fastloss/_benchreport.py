@@ -7,12 +7,13 @@ import datetime
 import json
 import os
 import platform
-from typing import Any, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 #: one benchmark row: operation, shape, fastloss / NumPy / PyTorch median seconds
-Row = Tuple[str, str, float, Optional[float], Optional[float]]
+Row = tuple[str, str, float, Optional[float], Optional[float]]
 
 
 def cpu_model() -> str:
