@@ -21,7 +21,7 @@ python3 -m venv "$VENV"
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12"
+python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "cython>=3.0"
 # Only the levels this CPU runs: a copy that cannot run here would be compiled for nothing.
 LEVELS="baseline"
 grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && LEVELS="$LEVELS;avx2"

@@ -12,6 +12,7 @@ void bind_pool(py::module_& m);
 void bind_features(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_linear(py::module_& m);
+void bind_capi(py::module_& m);
 
 
 PYBIND11_MODULE(_core, m) {
@@ -45,4 +46,5 @@ PYBIND11_MODULE(_core, m) {
   bind_features(m);
   bind_optim(m);
   bind_linear(m);
+  bind_capi(m);
 }

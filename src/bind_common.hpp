@@ -86,6 +86,23 @@ const T* optional_vector(const py::object& o, int64_t n, const char* name, bool 
   return static_cast<const T*>(a.data());
 }
 
+// The GIL released for the life of the object, around a kernel call. Not pybind11's
+// gil_scoped_release: its destructor, which takes the GIL back, is noexcept, and CPython
+// ends a thread that takes the GIL while the interpreter finalizes (a daemon thread inside
+// a kernel at exit) with pthread_exit, whose unwinding through a noexcept frame calls
+// std::terminate: the process aborted at exit instead of exiting 0. This destructor lets
+// that unwinding pass (pybind11's dispatcher rethrows it), as a C extension's would.
+class GilReleased {
+ public:
+  GilReleased() : state_(PyEval_SaveThread()) {}
+  ~GilReleased() noexcept(false) { PyEval_RestoreThread(state_); }
+  GilReleased(const GilReleased&) = delete;
+  GilReleased& operator=(const GilReleased&) = delete;
+
+ private:
+  PyThreadState* state_;
+};
+
 inline py::array as_array(const py::object& o, const char* name) {
   if (!py::isinstance<py::array>(o)) fail_type(name, "a NumPy array");
   return py::reinterpret_borrow<py::array>(o);

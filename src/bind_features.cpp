@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bind_common.hpp"
+#include "fastloss/bow_kernels.hpp"
 #include "fastloss/features_kernels.hpp"
 
 namespace py = pybind11;
@@ -58,6 +59,24 @@ int64_t out_rows(py::array& out, int64_t N, int64_t F) {
   return ld;
 }
 
+// Runs a kernel pair over stack s into out (N, F): k32 for float32 images (float32 out),
+// else k64 (float64 out), with the GIL released.
+template <class P, class K32, class K64>
+void run_by_type(const fastloss::ImageStack& s, const P& p, py::array& out, int64_t F,
+                 int n_threads, K32 k32, K64 k64) {
+  if (s.type == fastloss::PixelType::f32) {
+    const int64_t ld = out_rows<float>(out, s.N, F);
+    float* o = static_cast<float*>(out.mutable_data());
+    GilReleased release;
+    k32(s, p, o, ld, n_threads);
+  } else {
+    const int64_t ld = out_rows<double>(out, s.N, F);
+    double* o = static_cast<double*>(out.mutable_data());
+    GilReleased release;
+    k64(s, p, o, ld, n_threads);
+  }
+}
+
 }  // namespace
 
 void bind_features(py::module_& m) {
@@ -84,17 +103,7 @@ void bind_features(py::module_& m) {
         p.norm = fastloss::BlockNorm(norm);
         p.transform_sqrt = transform_sqrt;
         const auto& k = FL_SELECT(fastloss::feature_kernels);
-        if (s.type == fastloss::PixelType::f32) {
-          const int64_t ld = out_rows<float>(out, s.N, F);
-          float* o = static_cast<float*>(out.mutable_data());
-          py::gil_scoped_release release;
-          k.hog_f32(s, p, o, ld, n_threads);
-        } else {
-          const int64_t ld = out_rows<double>(out, s.N, F);
-          double* o = static_cast<double*>(out.mutable_data());
-          py::gil_scoped_release release;
-          k.hog_f64(s, p, o, ld, n_threads);
-        }
+        run_by_type(s, p, out, F, n_threads, k.hog_f32, k.hog_f64);
       },
       "scikit-image's hog of a stack of grayscale images into out (private).");
   m.def(
@@ -105,7 +114,7 @@ void bind_features(py::module_& m) {
         const int64_t ld = out_rows<double>(out, s.N, F);
         double* o = static_cast<double*>(out.mutable_data());
         const auto& k = FL_SELECT(fastloss::feature_kernels);
-        py::gil_scoped_release release;
+        GilReleased release;
         k.cs231n_hog(s, o, ld, n_threads);
       },
       "CS231n's hog_feature of a stack of images into out (private).");
@@ -130,7 +139,7 @@ void bind_features(py::module_& m) {
         const auto& k = FL_SELECT(fastloss::feature_kernels);
         fastloss::PixelError e;
         {
-          py::gil_scoped_release release;
+          GilReleased release;
           e = k.hue_histogram(s, p, o, ld, n_threads);
         }
         if (e.image < 0) return py::none();
@@ -138,4 +147,41 @@ void bind_features(py::module_& m) {
       },
       "CS231n's color_histogram_hsv of a stack of RGB images into out (private); returns "
       "(image, pixel) of the first value outside [0, xmax], or None.");
+  m.def(
+      "bow_encode",
+      [](const py::array& images, int patch, int stride, const py::array& mean,
+         py::object whitening, const py::array& codebook, double contrast_eps, bool hard,
+         bool quadrants, py::array& out, int n_threads) {
+        const fastloss::ImageStack s = image_stack(images, true, true);
+        auto matrix = [](const py::array& a, const char* name, py::ssize_t rows,
+                         py::ssize_t cols) {
+          if (float_code(a) != 8 || !(a.flags() & py::array::c_style) ||
+              a.ndim() != (rows < 0 ? 1 : 2) || (rows >= 0 && a.shape(0) != rows) ||
+              a.shape(a.ndim() - 1) != cols)
+            throw py::value_error(std::string(name) + " must be a contiguous float64 array "
+                                  "of the model's shape");
+          return static_cast<const double*>(a.data());
+        };
+        if (patch < 1 || stride < 1 || patch > s.H || patch > s.W || !(contrast_eps > 0))
+          throw py::value_error("invalid bag-of-words parameters");
+        fastloss::BowParams p;
+        p.patch = patch;
+        p.stride = stride;
+        p.D = int64_t(patch) * patch * s.C;
+        if (codebook.ndim() != 2 || codebook.shape(0) < 1)
+          throw py::value_error("codebook must be (n_words, patch_dim)");
+        p.K = int64_t(codebook.shape(0));
+        p.codebook = matrix(codebook, "codebook", py::ssize_t(p.K), py::ssize_t(p.D));
+        p.mean = matrix(mean, "mean", -1, py::ssize_t(p.D));
+        if (!whitening.is_none())
+          p.whitening = matrix(whitening.cast<py::array>(), "whitening", py::ssize_t(p.D),
+                               py::ssize_t(p.D));
+        p.contrast_eps = contrast_eps;
+        p.hard = hard;
+        p.quadrants = quadrants;
+        const int64_t F = (quadrants ? 4 : 1) * p.K;
+        const auto& k = FL_SELECT(fastloss::bow_kernels);
+        run_by_type(s, p, out, F, n_threads, k.encode_f32, k.encode_f64);
+      },
+      "Bag-of-visual-words features of a stack of images into out (private).");
 }

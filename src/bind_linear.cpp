@@ -16,7 +16,7 @@ py::tuple linear_loss_t(const py::array& W, const py::array& X, const py::object
                         const py::object& sw, const py::object& cw, int loss, double margin,
                         bool squared, double eps, int reduction, double reg, int penalty,
                         double l1_ratio, const py::object& dW, const py::object& db,
-                        int n_threads) {
+                        const py::object& dX, int n_threads) {
   fastloss::LinearArgs<T> a;
   a.X = static_cast<const T*>(X.data());
   a.ldx = row_stride<T>(X, "X");
@@ -77,11 +77,19 @@ py::tuple linear_loss_t(const py::array& W, const py::array& X, const py::object
         throw py::value_error("db must be a writable (C,) array");
       a.db = static_cast<T*>(gb.mutable_data());
     }
+    if (!dX.is_none()) {
+      py::array gx = as_array(dX, "dX");
+      const int64_t M = a.indices ? a.M : a.N;
+      if (float_code(gx) != int(sizeof(T)) || gx.ndim() != 2 || gx.shape(0) != M ||
+          gx.shape(1) != a.D || !(gx.flags() & py::array::c_style) || !gx.writeable())
+        throw py::value_error("dX must be a writable contiguous (M, D) array");
+      a.dX = static_cast<T*>(gx.mutable_data());
+    }
   }
   const auto& k = FL_SELECT(fastloss::linear_kernels);
   fastloss::LinearResult r;
   {
-    py::gil_scoped_release release;
+    GilReleased release;
     if constexpr (sizeof(T) == 4)
       r = k.linear_loss_f32(a);
     else
@@ -89,6 +97,24 @@ py::tuple linear_loss_t(const py::array& W, const py::array& X, const py::object
   }
   if (r.error.row >= 0) raise_label_error(r.error, a.C);
   return py::make_tuple(r.loss, r.data_loss, r.reg_loss);
+}
+
+py::tuple linear_loss_any(const py::array& W, const py::array& X, const py::object& y,
+                          const py::object& Q, const py::object& b, const py::object& indices,
+                          const py::object& sw, const py::object& cw, int loss, double margin,
+                          bool squared, double eps, int reduction, double reg, int penalty,
+                          double l1_ratio, const py::object& dW, const py::object& db,
+                          const py::object& dX, int n_threads) {
+  switch (float_code(X)) {
+    case 4:
+      return linear_loss_t<float>(W, X, y, Q, b, indices, sw, cw, loss, margin, squared, eps,
+                                  reduction, reg, penalty, l1_ratio, dW, db, dX, n_threads);
+    case 8:
+      return linear_loss_t<double>(W, X, y, Q, b, indices, sw, cw, loss, margin, squared, eps,
+                                   reduction, reg, penalty, l1_ratio, dW, db, dX, n_threads);
+    default:
+      fail_type("X", "float32 or float64");
+  }
 }
 
 }  // namespace
@@ -101,18 +127,38 @@ void bind_linear(py::module_& m) {
          const py::object& cw, int loss, double margin, bool squared, double eps, int reduction,
          double reg, int penalty, double l1_ratio, const py::object& dW, const py::object& db,
          int n_threads) {
-        switch (float_code(X)) {
-          case 4:
-            return linear_loss_t<float>(W, X, y, Q, b, indices, sw, cw, loss, margin, squared,
-                                        eps, reduction, reg, penalty, l1_ratio, dW, db,
-                                        n_threads);
-          case 8:
-            return linear_loss_t<double>(W, X, y, Q, b, indices, sw, cw, loss, margin, squared,
-                                         eps, reduction, reg, penalty, l1_ratio, dW, db,
-                                         n_threads);
-          default:
-            fail_type("X", "float32 or float64");
-        }
+        return linear_loss_any(W, X, y, Q, b, indices, sw, cw, loss, margin, squared, eps,
+                               reduction, reg, penalty, l1_ratio, dW, db, py::none(),
+                               n_threads);
       },
       "Model-level loss (private: see fastloss.linear_loss).");
+  m.def(
+      "linear_loss_dx",
+      [](const py::array& W, const py::array& X, const py::object& y, const py::object& Q,
+         const py::object& b, const py::object& indices, const py::object& sw,
+         const py::object& cw, int loss, double margin, bool squared, double eps, int reduction,
+         double reg, int penalty, double l1_ratio, const py::object& dW, const py::object& db,
+         const py::object& dX, int n_threads) {
+        return linear_loss_any(W, X, y, Q, b, indices, sw, cw, loss, margin, squared, eps,
+                               reduction, reg, penalty, l1_ratio, dW, db, dX, n_threads);
+      },
+      "Model-level loss and the gradient of the rows, dX (private: see fastloss.linear_loss).");
+
+  // Benchmarks only (benchmarks/sgd_step.py): the calling thread's later linear_loss calls
+  // add their phase times to the float64 array of 6 (kept alive by the caller), or None.
+  m.def(
+      "_linear_phase_clock",
+      [](const py::object& a) {
+        double*& p = fastloss::linear_phase_seconds();
+        if (a.is_none()) {
+          p = nullptr;
+          return;
+        }
+        py::array arr = as_array(a, "phases");
+        if (float_code(arr) != 8 || arr.ndim() != 1 || arr.shape(0) != 6 ||
+            !(arr.flags() & py::array::c_style) || !arr.writeable())
+          throw py::value_error("phases must be a writable float64 vector of 6");
+        p = static_cast<double*>(arr.mutable_data());
+      },
+      "Phase timers of linear_loss on this thread (benchmarks only).");
 }

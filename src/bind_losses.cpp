@@ -19,7 +19,7 @@ double run_score_loss(const fastloss::ScoreLossArgs<T>& a) {
   const auto& k = FL_SELECT(fastloss::loss_kernels);
   fastloss::ScoreLossResult r;
   {
-    py::gil_scoped_release release;
+    GilReleased release;
     if constexpr (sizeof(T) == 4)
       r = k.score_loss_f32(a);
     else
@@ -332,7 +332,7 @@ void softmax_t(const py::array& S, py::array& out, bool log, int n_threads) {
   const T* s = static_cast<const T*>(S.data());
   T* o = static_cast<T*>(out.mutable_data());
   const auto& k = FL_SELECT(fastloss::loss_kernels);
-  py::gil_scoped_release release;
+  GilReleased release;
   if constexpr (sizeof(T) == 4)
     k.softmax_f32(s, N, C, lds, o, ldo, log, n_threads);
   else

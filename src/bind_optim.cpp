@@ -25,27 +25,21 @@ template <class T>
 void sgd_t(const py::array& p, const py::array& g, const py::object& b, double lr,
            double momentum, double grad_coef, double weight_decay, bool nesterov,
            bool maximize, bool first_step, int n_threads) {
-  fastloss::SgdArgs<T> a;
   if (p.ndim() != 1) throw py::value_error("param must be a flat (1-D) array");
-  a.n = int64_t(p.shape(0));
-  a.param = flat_data<T>(p, a.n, "param", true);
-  a.grad = flat_data<T>(g, a.n, "grad", false);
+  const int64_t n = int64_t(p.shape(0));
+  T* param = flat_data<T>(p, n, "param", true);
+  const T* grad = flat_data<T>(g, n, "grad", false);
+  T* buf = nullptr;
   if (momentum != 0.0) {
     if (b.is_none()) throw py::value_error("a momentum buffer is required with momentum");
-    a.buf = flat_data<T>(as_array(b, "buffer"), a.n, "buffer", true);
+    buf = flat_data<T>(as_array(b, "buffer"), n, "buffer", true);
   } else if (nesterov) {
     throw py::value_error("Nesterov momentum requires momentum");
   }
-  a.lr = lr;
-  a.momentum = momentum;
-  a.grad_coef = grad_coef;
-  a.weight_decay = weight_decay;
-  a.nesterov = nesterov;
-  a.maximize = maximize;
-  a.first_step = first_step;
-  a.n_threads = n_threads;
+  const auto a = fastloss::sgd_args(param, grad, buf, n, lr, momentum, grad_coef, weight_decay,
+                                    nesterov, maximize, first_step, n_threads);
   const auto& k = FL_SELECT(fastloss::optim_kernels);
-  py::gil_scoped_release release;
+  GilReleased release;
   if constexpr (sizeof(T) == 4)
     k.sgd_f32(a);
   else

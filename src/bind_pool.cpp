@@ -1,4 +1,5 @@
 // The output pool of bind_common.hpp and its bindings. No math.
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -82,7 +83,15 @@ struct Pool {
 };
 
 Pool& pool() {
-  static Pool* p = new Pool();  // never destroyed: arrays may outlive the module
+  // Never destroyed: arrays may outlive the module. fork() while another thread holds the
+  // lock would leave it locked forever in the child: the fork waits for it (the
+  // sections it guards are short and never wait for anything else).
+  static Pool* p = [] {
+    Pool* q = new Pool();
+    pthread_atfork([] { pool().mu.lock(); }, [] { pool().mu.unlock(); },
+                   [] { pool().mu.unlock(); });
+    return q;
+  }();
   return *p;
 }
 

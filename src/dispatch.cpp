@@ -16,7 +16,10 @@ Isa detect_best() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::avx2;
 #endif
 #if defined(FASTLOSS_HAVE_AVX512)
-  if (best == Isa::avx2 && __builtin_cpu_supports("avx512f") &&
+  // (AVX-512 implies the AVX2 level's instructions: a build without that level, such as
+  // LEVELS="baseline;avx512", still runs its AVX-512 kernels)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl"))
     best = Isa::avx512;
@@ -44,6 +47,18 @@ Isa detect_active() {
   else {
     note_storage() = std::string("FASTLOSS_CPU=") + env +
                      " is not one of baseline, avx2, avx512; using " + isa_name(best);
+    return best;
+  }
+  bool compiled = true;  // (a level left out of the build, e.g. LEVELS="baseline;avx512")
+#if !defined(FASTLOSS_HAVE_AVX2)
+  if (want == Isa::avx2) compiled = false;
+#endif
+#if !defined(FASTLOSS_HAVE_AVX512)
+  if (want == Isa::avx512) compiled = false;
+#endif
+  if (!compiled) {
+    note_storage() = std::string("FASTLOSS_CPU=") + env + " is not compiled in; using " +
+                     isa_name(best);
     return best;
   }
   if (int(want) > int(best)) {

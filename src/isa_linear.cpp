@@ -5,6 +5,7 @@
 
 namespace fastloss {
 namespace FASTLOSS_ISA {
+FL_SCORE_CT_EXTERN                          // compiled in isa_scores_*.cpp
 FL_SCORE_BLOCK_INSTANCES(extern template)  // compiled in isa_losses.cpp
 }  // namespace FASTLOSS_ISA
 

@@ -580,6 +580,7 @@ try:  # the oracles: scikit-image, and CS231n's NumPy code (matplotlib, SciPy)
         cs231n_color_histogram_hsv,
         cs231n_extract_features,
         cs231n_hog_feature,
+        skimage_hog,
     )
 except ImportError:  # pragma: no cover
     skfeature = None
@@ -663,7 +664,7 @@ def test_hog_adversarial(seed, H, W, code, layout, density, orient, ppc, cpb, no
     assert got.shape[0] == len(imgs) if nbatch is not None else got.ndim == 1
     for i, img in enumerate(imgs):
         with quiet():
-            want = skfeature.hog(img, **kw)
+            want = skimage_hog(img, **kw)
         row = got if nbatch is None else got[i]
         assert_matches(row, want, rtol=0, floor=1e-6, what=f"hog of image {i}")
 
@@ -765,14 +766,15 @@ def test_color_histogram_hsv_adversarial(seed, H, W, code, layout, special, nbin
         with pytest.raises(ValueError, match=r"im\[(\d+), (\d+)\] = .* is outside \[0, xmax="):
             F.color_histogram_hsv(im, **kw)
         return snap.check()
+    if a.size == 0:  # a histogram of no pixels (0 / 0 with density): refused
+        with pytest.raises(ValueError, match=f"im must have at least one pixel.*{H} x {W}"):
+            F.color_histogram_hsv(im, **kw)
+        return snap.check()
     got = F.color_histogram_hsv(im, **kw)
     snap.check()
     assert got.dtype == np.float64 and got.shape == (nbin,)
-    if a.size == 0:  # np.histogram of nothing: 0 / 0 with density (matplotlib fails first)
-        want = np.full(nbin, np.nan if norm else 0.0)
-    else:
-        with quiet():
-            want = cs231n_color_histogram_hsv(a, **kw)
+    with quiet():
+        want = cs231n_color_histogram_hsv(a, **kw)
     assert_matches(got, want, rtol=1e-12, floor=1e-15, what="color_histogram_hsv")
 
 
@@ -1420,9 +1422,54 @@ COVERED = {
     "gradcheck.check_gradient", "grad_check_sparse", "gradcheck.grad_check_sparse",
     "random_search", "optim.random_search",
     "classifiers.LinearSVM", "classifiers.Softmax",  # test_classifier_inputs, check_estimator
+    "features.BagOfWords",  # test_bag_of_words_inputs (and tests/test_bow.py)
     # not array functions: no adversarial arrays to give them
     "build_info", "show_config", "__version__",
 }  # fmt: skip
+
+
+def test_bag_of_words_inputs():
+    """BagOfWords.transform on adversarial layouts and dtypes: views, Fortran order,
+    read-only, big-endian, other integer and float types and lists give the features of
+    the contiguous array of the same values (float32 input: float32 features); inputs are
+    never modified; non-finite pixels, too-small images, a wrong channel count and
+    unfitted models are clear errors."""
+    pytest.importorskip("sklearn")
+    from fastloss.features import BagOfWords
+
+    rng = np.random.default_rng(3)
+    imgs = rng.integers(0, 256, (6, 9, 10, 3)).astype(np.float64)
+    with pytest.raises(Exception, match="(?i)fit"):
+        BagOfWords(n_words=4, patch_size=3).transform(imgs)
+    bow = BagOfWords(n_words=4, patch_size=3, random_state=0).fit(imgs)
+    want = bow.transform(imgs)
+    want32 = bow.transform(imgs.astype(np.float32))
+    big = np.zeros((6, 9, 21, 3))
+    big[:, :, ::2][:, :, :10] = imgs
+    ro = imgs.copy()
+    ro.flags.writeable = False
+    cases = [np.asfortranarray(imgs), big[:, :, ::2][:, :, :10], ro, imgs.astype(">f8"),
+             imgs.astype(np.int16), imgs.astype(np.uint8), imgs.tolist(),
+             imgs[::-1][::-1]]
+    for x in cases:
+        keep = np.array(x, copy=True)
+        got = bow.transform(x)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(np.asarray(x), keep)
+    np.testing.assert_allclose(bow.transform(imgs.astype(np.float32)), want32, rtol=0, atol=0)
+    np.testing.assert_allclose(want32, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    for bad in (np.nan, np.inf, -np.inf):
+        xb = imgs.copy()
+        xb[2, 4, 5, 1] = bad
+        with pytest.raises(ValueError, match="(?i)nan|inf|finite"):
+            bow.transform(xb)
+    with pytest.raises(ValueError):
+        bow.transform(imgs[:, :2, :2])  # smaller than a patch
+    with pytest.raises(ValueError):
+        bow.transform(imgs[..., 0])  # grayscale images for a colour model
+    with pytest.raises((TypeError, ValueError)):
+        bow.transform(imgs.astype(np.complex128))
 
 
 @pytest.mark.parametrize("name", ["LinearSVM", "Softmax"])

@@ -183,8 +183,40 @@ def test_train_npz_with_its_own_validation_set(tmp_path, capsys):
     (["--batch-size", "0"], "batch_size must be an int >= 1"),
     (["--data", "missing.npz"], "missing.npz"),
     (["--data", "cifar10:no-such-dir"], "no-such-dir"),
+    (["--lr", "1e6", "--reg", "10"], "SGD diverged"),
+    (["--solver", "lbfgs", "--max-iter", "-1"], "max_iter must be an int >= 0"),
 ])
 def test_train_bad_arguments_exit_with_a_message(tmp_path, argv, message):
     with pytest.raises(SystemExit) as e:
         cli.main(["train", "--out", str(tmp_path), "--quiet", *argv])
     assert str(e.value).startswith("fastloss train: ") and message in str(e.value)
+
+
+def test_train_lbfgs_and_its_reg_search(tmp_path, capsys):
+    assert cli.main(["train", "--solver", "lbfgs", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert _acc(out, "Softmax")[2] >= 0.96 and _acc(out, "LinearSVM")[2] >= 0.95
+    assert "L-BFGS iterations" in out and "squared hinge" in out
+    assert (tmp_path / "loss_curves.png").exists()
+    argv = ["train", "--solver", "lbfgs", "--model", "softmax", "--search", "--out",
+            str(tmp_path), "--quiet"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "validation accuracy by regularization" in out and "best: reg=" in out
+    assert "lr" not in out.split("best: reg=")[1].splitlines()[0]
+
+
+def test_train_bag_of_words_on_digits(tmp_path, capsys):
+    """BagOfWords(n_words=100, patch_size=3), fitted on the training split, with the linear
+    models: at least 0.985 test accuracy on the CLI's digits split."""
+    assert cli.main(["train", "--features", "bow", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "features: bow, 400 per sample" in out
+    assert _acc(out, "Softmax")[2] >= 0.985
+    assert _acc(out, "LinearSVM")[2] >= 0.985
+    args = ["train", "--features", "hog+hist+bow", "--model", "softmax", "--out",
+            str(tmp_path), "--quiet"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "features: hog+hist+bow, 788 per sample" in out  # 324 HOG + 64 pixels + 400
+    assert _acc(out, "Softmax")[2] >= 0.985

@@ -22,6 +22,7 @@ from cs231n_features import (
     cs231n_extract_features,
     cs231n_hog_feature,
     cs231n_rgb2gray,
+    skimage_hog,
 )
 
 BLOCK_NORMS = ["L1", "L1-sqrt", "L2", "L2-Hys"]
@@ -64,7 +65,7 @@ def random_images(seed, shape, dtype):
 
 
 def sk_hog(image, **kw):
-    return skimage_feature.hog(image, **kw)
+    return skimage_hog(image, **kw)
 
 
 # ---------------------------------------------------------------- hog vs scikit-image
@@ -230,6 +231,44 @@ def test_hog_feature_flat_regions():
     im = (rng.integers(0, 3, (32, 32, 3)) * 100).astype(np.uint8)
     im[:, :16] = im[:, :1]
     assert_close(F.hog_feature(im), cs231n_hog_feature(im), 1e-12, "hog_feature")
+
+
+def test_hog_feature_grey_tie_at_the_last_bit():
+    """(0, 127, 0) and (127, 0, 254) have the same grey level in exact arithmetic, 74.549;
+    with each product rounded the second is 74.549 and the first 74.54899999999999, so the
+    x gradient between them is 1.4e-14, not 0, and with CS231n's + 1e-15 the gradient at
+    row 3, column 3 (whose y gradient is -74.549 towards the black rows) falls in bin 0.
+    One gradient of magnitude 74.549 in bin 0 and four in bin 4 (90 degrees) of the 8 x 8
+    cell: 74.549 / 64 and 4 * 74.549 / 64. (A BLAS np.dot that fuses the multiply-adds
+    makes both grey levels 74.54899999999999 and leaves bin 0 empty.)"""
+    im = np.zeros((8, 8, 3), np.uint8)
+    im[:] = (0, 127, 0)
+    im[:, 4:] = (127, 0, 254)
+    im[4:, :4] = (0, 0, 0)
+    want = np.zeros(9)
+    want[0], want[4] = 74.549 / 64, 4 * 74.549 / 64
+    for x in (im, im.astype(np.float32), im.astype(np.float64)):
+        got = F.hog_feature(x)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+        assert_close(got, cs231n_hog_feature(x), 1e-12, "hog_feature")
+    np.testing.assert_allclose(F.extract_features(im[None], [F.hog_feature])[0], want,
+                               rtol=1e-12, atol=0)
+
+
+def test_hog_gradient_on_a_bin_edge():
+    """The gradient (sqrt(60), sqrt(180)) is 30 degrees in exact arithmetic, the edge of
+    bins 0 and 1 of 6; in double, 3 * 60' < 180' (the rounded roots squared), so its angle
+    is just below 30: bin 0, as math.atan2 gives (29.999999999999996), at every level."""
+    im = np.array([[0, 0, 0], [0, 0, 180], [0, 60, 0]], np.float64)
+    kw = dict(orientations=6, pixels_per_cell=(3, 3), cells_per_block=(1, 1),
+              block_norm="L1", transform_sqrt=True)
+    from fractions import Fraction
+
+    assert 3 * Fraction(np.sqrt(60.0)) ** 2 < Fraction(np.sqrt(180.0)) ** 2
+    got = F.hog(im, **kw)
+    assert got[0] > 0.99 and not got[1:].any(), got
+    np.testing.assert_allclose(got, sk_hog(im, **kw), rtol=0, atol=HOG_ATOL)
+    np.testing.assert_array_equal(F.hog_batch(im[None], **kw)[0], got)
 
 
 def test_hog_feature_non_square_layout(crops):
@@ -432,8 +471,10 @@ def test_baseline_isa_matches_skimage():
     """The kernels compiled without AVX2/FMA (FASTLOSS_CPU=baseline) give the same numbers."""
     r = _run(
         """
+        import sys
+        sys.path.insert(0, {tests!r})
         import numpy as np, fastloss, fastloss.features as F
-        from skimage.feature import hog
+        from cs231n_features import skimage_hog as hog
         assert fastloss.build_info()["isa_active"] == "baseline"
         rng = np.random.default_rng(0)
         for t in range(20):
@@ -441,7 +482,7 @@ def test_baseline_isa_matches_skimage():
             kw = dict(orientations=4 + t % 6, pixels_per_cell=(4, 5), cells_per_block=(2, 2),
                       block_norm=["L1", "L1-sqrt", "L2", "L2-Hys"][t % 4])
             np.testing.assert_allclose(F.hog(im, **kw), hog(im, **kw), rtol=0, atol=1e-6)
-        """,
+        """.format(tests=os.path.dirname(os.path.abspath(__file__))),
         FASTLOSS_CPU="baseline",
     )
     assert r.returncode == 0, r.stderr

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = Path(fastloss.__file__).resolve().parent
 installed_only = pytest.mark.skipif(
     os.environ.get("FASTLOSS_TEST_INSTALLED") != "1",
-    reason="FASTLOSS_TEST_INSTALLED=1 is set by CI, which tests the installed wheel",
+    reason="checks an installed wheel: runs when FASTLOSS_TEST_INSTALLED=1 (as CI sets it)",
 )
 
 

@@ -284,3 +284,81 @@ def test_big_int_labels_of_the_wrong_length_with_indices():
         fl.linear_loss(np.zeros((2, 3)), np.ones((4, 2)), [0, 2**70], indices=[3])
     with pytest.raises(ValueError, match=r"y\[3\] = 1180591620717411303424"):
         fl.linear_loss(np.zeros((2, 3)), np.ones((4, 2)), [0, 1, 2, 2**70], indices=[3, 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["fused", "chunked"])
+@pytest.mark.parametrize("use_b", [False, True])
+def test_out_writes_the_gradients_into_the_callers_arrays(dtype, method, use_b):
+    rng = np.random.default_rng(21)
+    N, D, C = 300, 37, 10
+    X = rng.normal(size=(N, D)).astype(dtype)
+    W = (rng.normal(size=(D, C)) * 0.1).astype(dtype)
+    y = rng.integers(0, C, N)
+    idx = rng.integers(0, N, 200)
+    kw = dict(indices=idx, reg=0.2, method=method, loss="softmax")
+    if use_b:
+        kw["b"] = rng.normal(size=C).astype(dtype)
+    want = fl.linear_loss(W, X, y, **kw)
+    ref = _ref(W, X, y, **{k: v for k, v in kw.items() if k != "method"})
+    dW = np.full((D, C), np.nan, dtype)  # (stale contents must not leak into the result)
+    db = np.full(C, np.nan, dtype)
+    out = (dW, db) if use_b else dW
+    for _ in range(2):  # (a second call into the same buffers gives the same bits)
+        got = fl.linear_loss(W, X, y, out=out, **kw)
+        assert got[1] is dW
+        if use_b:
+            assert got[2] is db
+        for g, w in zip(got, want):
+            assert np.asarray(g).tobytes() == np.asarray(w).tobytes()
+    assert_close(got[1], ref[1], RTOL[dtype])
+    # a one-element tuple is dW too
+    if not use_b:
+        assert fl.linear_loss(W, X, y, out=(dW,), **kw)[1] is dW
+
+
+def test_out_threads_give_identical_bits():
+    rng = np.random.default_rng(22)
+    X = rng.normal(size=(2000, 300)).astype(np.float32)
+    W = (rng.normal(size=(300, 10)) * 0.01).astype(np.float32)
+    y = rng.integers(0, 10, 2000)
+    idx = rng.integers(0, 2000, 200)
+    outs = []
+    for t in (1, 2, 3):
+        dW = np.empty_like(W)
+        loss, _ = fl.linear_loss(W, X, y, indices=idx, reg=1e-3, out=dW, n_threads=t)
+        outs.append((np.float32(loss).tobytes(), dW.tobytes()))
+    assert outs[1:] == outs[:1] * 2
+
+
+def test_out_errors():
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(20, 5))
+    W = rng.normal(size=(5, 3))
+    y = rng.integers(0, 3, 20)
+    b = np.zeros(3)
+    with pytest.raises(TypeError, match="out \\(dW\\) must have the result dtype float64"):
+        fl.linear_loss(W, X, y, out=np.empty((5, 3), np.float32))
+    with pytest.raises(ValueError, match="out \\(dW\\) must have shape \\(5, 3\\)"):
+        fl.linear_loss(W, X, y, out=np.empty((3, 5)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fl.linear_loss(W, X, y, out=np.empty((3, 5)).T)
+    ro = np.empty((5, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fl.linear_loss(W, X, y, out=ro)
+    with pytest.raises(ValueError, match="shares memory with an input"):
+        fl.linear_loss(W, X, y, out=W)
+    with pytest.raises(ValueError, match="\\(dW, db\\) when b is given"):
+        fl.linear_loss(W, X, y, b=b, out=np.empty((5, 3)))
+    with pytest.raises(ValueError, match="tuple of 2"):
+        fl.linear_loss(W, X, y, out=(np.empty((5, 3)), np.empty(3)))
+    with pytest.raises(ValueError, match="out\\[1\\] \\(db\\) must have shape \\(3,\\)"):
+        fl.linear_loss(W, X, y, b=b, out=(np.empty((5, 3)), np.empty(4)))
+    with pytest.raises(ValueError, match="needs grad=True"):
+        fl.linear_loss(W, X, y, grad=False, out=np.empty((5, 3)))
+    with pytest.raises(TypeError, match="must be a NumPy array; got list"):
+        fl.linear_loss(W, X, y, out=[[0.0] * 3] * 5)
+    W0 = W.copy()
+    fl.linear_loss(W, X, y, out=np.empty((5, 3)))
+    assert W.tobytes() == W0.tobytes()

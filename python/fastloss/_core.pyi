@@ -162,3 +162,39 @@ def linear_loss(
     """Model-level loss of X[indices] @ W + b plus reg * R(W): loss codes as score_loss,
     reduction 1 = sum or 2 = mean, penalty 0 = l2, 1 = l1, 2 = elasticnet. Writes dW (and
     db) when given; returns (loss, data loss, regularization loss)."""
+
+
+def linear_loss_dx(
+    W: _Array,
+    X: _Array,
+    y: _Array | None,
+    soft_targets: _Array | None,
+    b: _Array | None,
+    indices: _Array | None,
+    sample_weight: _Array | None,
+    class_weight: _Array | None,
+    loss: int,
+    margin: float,
+    squared: bool,
+    label_smoothing: float,
+    reduction: int,
+    reg: float,
+    penalty: int,
+    l1_ratio: float,
+    dW_out: _Array | None,
+    db_out: _Array | None,
+    dX_out: _Array,
+    n_threads: int,
+    /,
+) -> tuple[float, float, float]:
+    """linear_loss, also writing dX (M, D) of the rows taken (needs dW_out)."""
+
+# src/bind_capi.cpp
+# The C-level API (src/capi.h): a PyCapsule named "fastloss._core._c_api" holding a table
+# of C functions, which the Cython module fastloss.cython_kernels imports.
+_c_api: object
+
+def _linear_phase_clock(phases: _Array | None, /) -> None:
+    """Benchmarks only: this thread's later linear_loss calls add the seconds of their
+    phases (pack W, forward, loss rows, backward, combine, the chunks' wall time) to
+    phases (float64, 6), or stop (None)."""

@@ -49,6 +49,7 @@ def float_array(x: Any, name: str) -> NDArray[Any]:
             return x
         a = x
     else:
+        _not_sparse(x, name)
         try:
             a = np.asarray(x)
         except (ValueError, TypeError) as e:
@@ -60,9 +61,44 @@ def float_array(x: Any, name: str) -> NDArray[Any]:
         return a.astype(F64)
     if k in "iu":
         return a.astype(F64)
+    if k == "O" and not isinstance(x, np.ndarray):  # (an object ndarray: TypeError, as API.md)
+        b = _object_reals(x, a)
+        if b is not None:
+            return b
     raise TypeError(
         f"{name} must hold real numbers (float32, float64 or integers); got {_describe(a)}"
     )
+
+
+def _not_sparse(x, name):
+    """TypeError for a SciPy sparse matrix or array (NumPy reads one as a 0-d object)."""
+    mod = type(x).__module__ or ""
+    if mod.startswith("scipy.sparse") and hasattr(x, "toarray"):
+        raise TypeError(
+            f"{name} is a sparse {type(x).__name__}, which is not supported: pass a dense "
+            f"array ({name}.toarray())"
+        )
+
+
+def _object_reals(x, a):
+    """float64 of nested lists whose elements are all real numbers (Python ints beyond
+    int64, which the contract converts to float64 like every integer), or of a pandas
+    object with nullable dtypes (Float64, Int64: missing values become NaN, as
+    scikit-learn reads them); None for anything else (bool, complex, strings, ...)."""
+    to_numpy = getattr(x, "to_numpy", None)
+    if to_numpy is not None and (type(x).__module__ or "").startswith("pandas"):
+        try:
+            b = np.asarray(to_numpy(dtype=F64, na_value=np.nan))
+        except (TypeError, ValueError):
+            return None
+        return b if b.dtype == F64 else None
+    flat = a.ravel()
+    if not all(isinstance(t, numbers.Real) and not isinstance(t, (bool, np.bool_)) for t in flat):
+        return None
+    try:
+        return a.astype(F64)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def rows_view(a):

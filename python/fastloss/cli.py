@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -52,13 +54,37 @@ def _load(spec, features, seed):
             if "X_val" in d:  # (a validation set of its own: used as given)
                 split += (d["X_val"], d["y_val"])
     else:
-        raise SystemExit(f"fastloss train: --data must be digits, cifar10:DIR or FILE.npz; "
-                         f"got {spec!r}")
+        p = Path(spec)
+        if p.is_dir():
+            hint = f"; for the CIFAR-10 batches in a folder use --data cifar10:{spec}"
+        elif not p.exists():
+            hint = f"; {spec!r} does not exist"
+        else:
+            hint = f"; {spec!r} is not a .npz file"
+        raise SystemExit(f"fastloss train: --data must be digits, cifar10:DIR or FILE.npz"
+                         f"{hint}")
+
+    def split_rows(yy, size, full, parts, frac):
+        """train_test_split of the rows of yy, stratified. Too few rows: a message naming
+        the rows (of `full`, the labels the user gave) and rows per class it needs; frac is
+        the share of `full` the smallest part gets."""
+        try:
+            return train_test_split(np.arange(len(yy)), test_size=size, stratify=yy,
+                                    random_state=seed)
+        except ValueError:
+            k = len(np.unique(full))
+            raise ValueError(
+                f"{spec}: {len(full)} rows in {k} classes are too few for the stratified "
+                f"split into {parts}: every part needs at least one row of every class, "
+                f"which takes at least {math.ceil(k / frac)} rows and {3 if 'test' in parts else 2}"
+                " or more per class -- add rows, or give X_train, y_train, X_val, y_val, "
+                "X_test, y_test"
+            ) from None
+
     if split is None:
-        idx = np.arange(len(y))
-        i_trval, i_te = train_test_split(idx, test_size=0.25, stratify=y, random_state=seed)
-        i_tr, i_val = train_test_split(i_trval, test_size=0.15, stratify=y[i_trval],
-                                       random_state=seed)
+        tvt = "train, validation (15% of the rest) and test (25%)"
+        i_trval, i_te = split_rows(y, 0.25, y, tvt, 0.75 * 0.15)
+        i_tr, i_val = (i_trval[j] for j in split_rows(y[i_trval], 0.15, y, tvt, 0.75 * 0.15))
         imgs = images if images is not None else X
         parts = [(imgs[i], y[i]) for i in (i_tr, i_val, i_te)]
     elif len(split) == 6:
@@ -67,33 +93,58 @@ def _load(spec, features, seed):
     else:
         Xtr, ytr, Xte, yte = split
         n_val = min(1000, max(1, len(ytr) // 10))
-        i_tr, i_val = train_test_split(np.arange(len(ytr)), test_size=n_val, stratify=ytr,
-                                       random_state=seed)
+        i_tr, i_val = split_rows(ytr, n_val, ytr, "train, validation (10% of X_train)", 0.1)
         parts = [(Xtr[i_tr], ytr[i_tr]), (Xtr[i_val], ytr[i_val]), (Xte, yte)]
+    seen = set(np.unique(parts[0][1]).tolist())
+    for what, (_, yy) in zip(("validation", "test"), parts[1:]):
+        unseen = sorted(set(np.unique(yy).tolist()) - seen)
+        if unseen:
+            warnings.warn(
+                f"{spec}: {what} labels {unseen[:10]}{' ...' if len(unseen) > 10 else ''} "
+                f"never occur in the training rows: their {what} rows are always "
+                "misclassified", stacklevel=2)
     image_shape = parts[0][0].shape[1:] if parts[0][0].ndim >= 3 else None
+    # The bag of words' codebook is fitted on the training split only.
+    bow = _fit_bow(parts[0][0], seed) if "bow" in features.split("+") else None
     out = []
     for imgs, yy in parts:
-        out += [_features(imgs, features), yy]
+        out += [_features(imgs, features, bow), yy]
     if features != "raw":
         image_shape = None
     return (*out, image_shape, desc)
 
 
-def _features(imgs, features):
+def _fit_bow(imgs, seed):
+    """A BagOfWords fitted on the training images: 100 words of 3x3 patches for grayscale
+    images, 200 words of 6x6 patches (Coates & Ng's) for colour ones."""
+    from . import features as F
+
+    if imgs.ndim not in (3, 4):
+        raise SystemExit("fastloss train: --features with bow needs image data")
+    size = (100, 3) if imgs.ndim == 3 else (200, 6)
+    return F.BagOfWords(n_words=size[0], patch_size=size[1], random_state=seed).fit(imgs)
+
+
+def _features(imgs, features, bow=None):
     from . import features as F
 
     if features == "raw":
         return imgs.reshape(len(imgs), -1).astype(np.float32)
+    blocks = [] if bow is None else [bow.transform(imgs).astype(np.float32)]
+    if "hog+hist" not in features:
+        return blocks[0]
     if imgs.ndim == 4:  # colour: the CS231n pipeline, HOG + 10-bin hue histogram
-        return F.extract_features(
+        hh = F.extract_features(
             imgs, [F.hog_feature, functools.partial(F.color_histogram_hsv, nbin=10)]
         ).astype(np.float32)
-    if imgs.ndim == 3:  # grayscale: HOG with cells that fit small images, and the pixels
+    elif imgs.ndim == 3:  # grayscale: HOG with cells that fit small images, and the pixels
         h = imgs.shape[1]
         ppc = (8, 8) if h >= 24 else (2, 2)
         hog = F.hog_batch(imgs.astype(np.float64), pixels_per_cell=ppc, cells_per_block=(2, 2))
-        return np.hstack([hog, imgs.reshape(len(imgs), -1)]).astype(np.float32)
-    raise SystemExit("fastloss train: --features hog+hist needs image data")
+        hh = np.hstack([hog, imgs.reshape(len(imgs), -1)]).astype(np.float32)
+    else:
+        raise SystemExit(f"fastloss train: --features {features} needs image data")
+    return np.hstack([hh] + blocks)
 
 
 def _accuracy(model, X, y):
@@ -112,6 +163,11 @@ def _make(name, args, D, **over):
                  ("batch_size", "batch_size"), ("momentum", "momentum")):
         if getattr(args, a) is not None:
             params[k] = getattr(args, a)
+    solver = getattr(args, "solver", "sgd")
+    if solver == "lbfgs":  # (L-BFGS needs a smooth loss: LinearSVM takes the squared hinge)
+        params.update(solver="lbfgs", **({"squared": True} if name == "svm" else {}))
+        if getattr(args, "max_iter", None) is not None:
+            params["max_iter"] = args.max_iter
     params.update(random_state=args.seed, **over)
     return cls(**params)
 
@@ -120,6 +176,8 @@ def _search(name, args, Xtr, ytr, Xval, yval):
     """A small lr x reg grid around the model's defaults: prints the validation table and
     returns the best (lr, reg)."""
     base = _make(name, args, Xtr.shape[1])
+    if base.solver == "lbfgs":
+        return None, _search_reg(name, args, base, Xtr, ytr, Xval, yval)
     lrs = [base.learning_rate * f for f in (0.1, 0.3, 1.0, 3.0)]
     regs = [base.reg * f for f in (0.1, 1.0, 10.0, 100.0)]
     print(f"\n{MODELS[name]}: validation accuracy, learning rate x regularization "
@@ -159,6 +217,29 @@ def _log_ticks(ax, values):
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+def _search_reg(name, args, base, Xtr, ytr, Xval, yval):
+    """L-BFGS has no step size: a grid over reg alone (1e-3 to 1e2 times the default);
+    prints the validation accuracies and returns the best reg."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    regs = [base.reg * f for f in (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)]
+    print(f"\n{MODELS[name]} (L-BFGS, at most {base.max_iter} iterations): validation "
+          "accuracy by regularization")
+    print("  reg      " + "".join(f"{r:>10.0e}" for r in regs))
+    accs = []
+    for reg in regs:
+        with warnings.catch_warnings():  # (a weak reg may need more iterations: the grid
+            warnings.simplefilter("ignore", ConvergenceWarning)  # compares what it got)
+            m = _make(name, args, Xtr.shape[1], reg=reg).fit(Xtr, ytr)
+        accs.append(_accuracy(m, Xval, yval))
+    print("  accuracy " + "".join(f"{a:>10.3f}" for a in accs))
+    i = int(np.argmax(accs))
+    print(f"  best: reg={regs[i]:.0e} (validation {accs[i]:.3f})")
+    return regs[i]
+
+
 def _plot_losses(results, path):
     import matplotlib
 
@@ -168,6 +249,14 @@ def _plot_losses(results, path):
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
     for ax, (name, m) in zip(axes[0], results):
         h = np.asarray(m.loss_history_)
+        if m.solver == "lbfgs":  # (one full-batch objective per iteration: no smoothing)
+            ax.plot(np.arange(1, len(h) + 1), h, lw=1.5, label="objective (full batch)")
+            ax.set_title(f"{MODELS[name]} training loss (L-BFGS)")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel("loss (log scale)")
+            ax.set_yscale("log")
+            ax.legend()
+            continue
         ax.plot(h, lw=0.6, alpha=0.5, label="minibatch loss")
         k = max(1, len(h) // 50)
         if len(h) >= k:
@@ -229,6 +318,13 @@ CIFAR_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "s
 
 def cmd_train(args):
     t_start = time.perf_counter()
+    from ._extras import available, require
+
+    require("sklearn", "fastloss train")
+    plots = available("matplotlib")
+    if not plots:  # said before training, not found after it
+        print('fastloss train: matplotlib is not installed, so no pictures will be written '
+              '(pip install "fastloss[plot]")', file=sys.stderr, flush=True)
     Xtr, ytr, Xval, yval, Xte, yte, image_shape, desc = _load(args.data, args.features,
                                                               args.seed)
     mean = Xtr.mean(axis=0, dtype=np.float64)
@@ -247,7 +343,7 @@ def cmd_train(args):
         over = {}
         if args.search:
             lr, reg = _search(name, args, Xtr, ytr, Xval, yval)
-            over = dict(learning_rate=lr, reg=reg)
+            over = dict(reg=reg) if lr is None else dict(learning_rate=lr, reg=reg)
         m = _make(name, args, Xtr.shape[1], verbose=not args.quiet, **over)
         t0 = time.perf_counter()
         m.fit(Xtr, ytr)
@@ -255,10 +351,18 @@ def cmd_train(args):
         accs = [_accuracy(m, X, y) for X, y in ((Xtr, ytr), (Xval, yval), (Xte, yte))]
         rows.append((MODELS[name], *accs, dt, m))
         results.append((name, m))
+        if m.solver == "lbfgs":
+            how = (f"{m.n_iter_} L-BFGS iterations, reg={m.reg:g}"
+                   + (", squared hinge" if name == "svm" else ""))
+        else:
+            how = (f"{m.num_iters} iterations, lr={m.learning_rate:g}, reg={m.reg:g}, "
+                   f"batch {m.batch_size}, momentum {m.momentum:g}")
         print(f"{MODELS[name]:>9}: train {accs[0]:.3f}  validation {accs[1]:.3f}  "
-              f"test {accs[2]:.3f}  ({dt:.2f} s, {m.num_iters} iterations, "
-              f"lr={m.learning_rate:g}, reg={m.reg:g}, batch {m.batch_size}, "
-              f"momentum {m.momentum:g})", flush=True)
+              f"test {accs[2]:.3f}  ({dt:.2f} s, {how})", flush=True)
+    if not plots:
+        print(f"total time {time.perf_counter() - t_start:.1f} s (no pictures: matplotlib "
+              "is not installed)")
+        return 0
     files = [out / "loss_curves.png"]
     _plot_losses(results, files[0])
     if image_shape is not None:
@@ -540,23 +644,30 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     t = sub.add_parser("train", help="train linear classifiers on a data set",
                        description="Split (stratified train/validation/test), standardize, "
-                       "train LinearSVM and/or Softmax by minibatch SGD, print accuracies and "
-                       "times, write the loss curves and the learned templates.")
+                       "train LinearSVM and/or Softmax by minibatch SGD or L-BFGS, print "
+                       "accuracies and times, write the loss curves and the learned templates.")
     t.add_argument("--data", default="digits",
                    help="digits (default), cifar10:DIR (the CIFAR-10 python batches) or "
                    "FILE.npz (X, y or X_train, y_train, X_test, y_test)")
     t.add_argument("--model", choices=["softmax", "svm", "both"], default="both",
                    help="which classifier to train (default: both)")
-    t.add_argument("--features", choices=["raw", "hog+hist"], default="raw",
-                   help="raw pixels (default) or HOG plus a hue histogram")
+    t.add_argument("--features", choices=["raw", "hog+hist", "bow", "hog+hist+bow"],
+                   default="raw", help="raw pixels (default), HOG plus a hue histogram, "
+                   "the bag of visual words, or all three")
     t.add_argument("--lr", type=float, help="learning rate (default: the model's, scaled "
                    "by 64 / number of features when there are more than 64)")
     t.add_argument("--reg", type=float, help="L2 regularization strength")
     t.add_argument("--iters", type=int, help="SGD iterations")
     t.add_argument("--batch-size", type=int, dest="batch_size", help="rows per minibatch")
     t.add_argument("--momentum", type=float, help="SGD momentum (PyTorch's rule)")
+    t.add_argument("--solver", choices=["sgd", "lbfgs"], default="sgd",
+                   help="sgd (minibatch SGD, default) or lbfgs (full-batch L-BFGS; LinearSVM "
+                   "then uses the squared hinge)")
+    t.add_argument("--max-iter", type=int, dest="max_iter",
+                   help="L-BFGS iterations at most (default 100)")
     t.add_argument("--search", action="store_true",
-                   help="pick lr and reg on a small grid by validation accuracy")
+                   help="pick lr and reg (sgd), or reg (lbfgs), on a small grid by "
+                   "validation accuracy")
     t.add_argument("--out", default="fastloss-out", help="folder for the pictures "
                    "(default ./fastloss-out)")
     t.add_argument("--seed", type=int, default=0, help="seed of the split and the fits")
@@ -592,8 +703,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         show_config()
         return 0
     cmd = {"train": cmd_train, "bench": cmd_bench, "gradcheck": cmd_gradcheck}[args.command]
+    from ._extras import MissingExtraError
+
     try:
         return cmd(args)
+    except MissingExtraError as e:  # an optional package the command needs: one line
+        raise SystemExit(f"fastloss {args.command}: {e}") from None
     except (ValueError, TypeError, OSError) as e:  # bad arguments or data: a message, no
         # traceback (sklearn's InvalidParameterError is a ValueError)
         raise SystemExit(f"fastloss {args.command}: {e}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ def load_digits() -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.fl
     """scikit-learn's digits: ``(X, y, images)``, X float64 (1797, 64) with pixel values
     0..16, y int64 (1797,) in 0..9, images float64 (1797, 8, 8) (row i of X is images[i]
     flattened)."""
+    from ._extras import require
+
+    require("sklearn", "fastloss.datasets.load_digits")
     from sklearn.datasets import load_digits as _sk
 
     d = _sk()
@@ -97,28 +101,57 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, NDArray[Any]]:
     - ``X_train``, ``y_train``, ``X_test``, ``y_test``: a fixed split (and optionally
       ``X_val``, ``y_val``).
 
-    X may be (N, D) features or (N, H, W) / (N, H, W, 3) images. Object arrays are refused
-    (``allow_pickle=False``)."""
-    with np.load(os.fspath(path), allow_pickle=False) as z:
-        keys = set(z.files)
-        if {"X", "y"} <= keys:
-            names = ["X", "y"]
-        elif {"X_train", "y_train", "X_test", "y_test"} <= keys:
-            names = ["X_train", "y_train", "X_test", "y_test"]
-            if {"X_val", "y_val"} <= keys:
-                names += ["X_val", "y_val"]
-        else:
-            raise ValueError(
-                f"{path}: expected the arrays X and y, or X_train, y_train, X_test, y_test; "
-                f"found {sorted(keys)}"
-            )
-        out = {k: z[k] for k in names}
+    X may be (N, D) features or (N, H, W) / (N, H, W, 3) images of real numbers, every X of
+    one row shape. Object arrays are refused (``allow_pickle=False``); a file that is not a
+    NumPy ``.npz`` archive raises ValueError saying so."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:  # (a missing file: FileNotFoundError names it)
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive's first bytes
+        raise ValueError(f"{path} is not a .npz archive (the file is not a zip archive; "
+                         "write it with numpy.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            if {"X", "y"} <= keys:
+                names = ["X", "y"]
+            elif {"X_train", "y_train", "X_test", "y_test"} <= keys:
+                names = ["X_train", "y_train", "X_test", "y_test"]
+                if {"X_val", "y_val"} <= keys:
+                    names += ["X_val", "y_val"]
+            else:
+                raise ValueError(
+                    f"{path}: expected the arrays X and y, or X_train, y_train, X_test, "
+                    f"y_test; found {sorted(keys)}"
+                )
+            out = {k: z[k] for k in names}
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ValueError(f"{path} is not a readable .npz archive: {e}") from None
     for k in names:
-        if k.startswith("y") and out[k].ndim != 1:
-            raise ValueError(f"{path}: {k} must be 1-D; got shape {out[k].shape}")
+        a = out[k]
+        if not isinstance(a, np.ndarray):  # (a member that is not a .npy file: its bytes)
+            raise ValueError(f"{path} is not a .npz archive of arrays: {k} is not a .npy file")
+        if k.startswith("y") and a.ndim != 1:
+            raise ValueError(f"{path}: {k} must be 1-D; got shape {a.shape}")
+        if k.startswith("X"):
+            if a.dtype.kind not in "iuf":
+                raise ValueError(f"{path}: {k} must hold real numbers (integers or floats); "
+                                 f"got dtype {a.dtype}")
+            if not (a.ndim in (2, 3) or (a.ndim == 4 and a.shape[3] == 3)):
+                raise ValueError(
+                    f"{path}: {k} must be (N, D) features, (N, H, W) grayscale or "
+                    f"(N, H, W, 3) colour images; got shape {a.shape}"
+                )
     for xk, yk in zip(names[0::2], names[1::2]):
         if out[xk].shape[0] != out[yk].shape[0]:
             raise ValueError(
                 f"{path}: {xk} has {out[xk].shape[0]} rows but {yk} has {out[yk].shape[0]}"
+            )
+    for xk in names[2::2]:
+        if out[xk].shape[1:] != out[names[0]].shape[1:]:
+            raise ValueError(
+                f"{path}: {xk} has rows of shape {out[xk].shape[1:]} but {names[0]} has rows "
+                f"of shape {out[names[0]].shape[1:]} (shapes {out[xk].shape} and "
+                f"{out[names[0]].shape})"
             )
     return out

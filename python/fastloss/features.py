@@ -4,6 +4,8 @@
   arguments and its numbers (``visualize`` and ``channel_axis`` are not offered).
 - ``hog_feature``, ``color_histogram_hsv``, ``extract_features``: drop-ins for CS231n's
   ``features.py`` (144 HOG values and 10 hue bins for a 32x32x3 image).
+- ``BagOfWords``: Coates & Ng's bag of visual words, a scikit-learn transformer (loaded
+  with scikit-learn on first use; ``import fastloss.features`` does not import it).
 
 Images are uint8, float32 or float64 (other integer types become float64; bool, complex
 and the like raise TypeError); they are read in place, never copied unless their strides
@@ -22,7 +24,32 @@ from . import _core
 from . import _validate as v
 from ._typing import ArrayLike, FloatArray
 
-__all__ = ["color_histogram_hsv", "extract_features", "hog", "hog_batch", "hog_feature"]
+__all__ = [
+    "BagOfWords",  # noqa: F822 (loaded lazily by __getattr__)
+    "color_histogram_hsv",
+    "extract_features",
+    "hog",
+    "hog_batch",
+    "hog_feature",
+]
+
+
+def __getattr__(name):
+    if name == "BagOfWords":
+        try:
+            from ._bow import BagOfWords
+        except ImportError as e:
+            if getattr(e, "name", "") and e.name.split(".")[0] == "sklearn":
+                raise ImportError(
+                    'BagOfWords needs scikit-learn: pip install "fastloss[sklearn]"'
+                ) from e
+            raise
+        return BagOfWords
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
 
 _U8 = np.dtype(np.uint8)
 _BLOCK_NORMS = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
@@ -244,6 +271,11 @@ def _hue_stack(stack, name):
             f"{name} must be RGB (H, W, 3) images for the hue histogram; "
             f"got images of shape {stack.shape[1:]}"
         )
+    if stack.shape[1] == 0 or stack.shape[2] == 0:  # (a histogram of no pixels: 0 / 0)
+        raise ValueError(
+            f"{name} must have at least one pixel for the hue histogram; got images of "
+            f"{stack.shape[1]} x {stack.shape[2]} pixels"
+        )
     return stack
 
 
@@ -298,9 +330,21 @@ def color_histogram_hsv(
 _HUE_DEFAULTS = {"nbin": 10, "xmin": 0, "xmax": 255, "normalized": True}
 
 
+def _bow_of(fn):
+    """The BagOfWords instance fn is (or whose bound transform fn is), else None."""
+    bow = getattr(fn, "__self__", None) if getattr(fn, "__name__", "") == "transform" else fn
+    mod = type(bow).__module__
+    if mod == "fastloss._bow" and type(bow).__name__ == "BagOfWords":
+        return bow
+    return None
+
+
 def _batched(fn):
-    """How extract_features runs fn over a whole stack: ("hog", {}) or ("hue", keywords),
-    or None for a callable applied per image."""
+    """How extract_features runs fn over a whole stack: ("hog", {}), ("hue", keywords) or
+    ("bow", BagOfWords), or None for a callable applied per image."""
+    bow = _bow_of(fn)
+    if bow is not None:
+        return "bow", bow
     kw = {}
     if isinstance(fn, functools.partial) and not fn.args:
         fn, kw = fn.func, dict(fn.keywords)
@@ -347,8 +391,9 @@ def extract_features(
     feature_fns : sequence of callables
         Each takes one image ``imgs[i].squeeze()`` and returns a 1-D feature vector.
         fastloss's own ``hog_feature`` and ``color_histogram_hsv`` (also as
-        ``functools.partial`` with keyword arguments) run over the whole stack in C++;
-        any other callable is called once per image.
+        ``functools.partial`` with keyword arguments) and a fitted ``BagOfWords`` (the
+        instance or its ``transform``) run over the whole stack in C++; any other
+        callable is called once per image.
     verbose : bool, default False
         A progress bar (tqdm when installed, else a line every 1000 images).
     n_threads : int, optional
@@ -368,7 +413,7 @@ def extract_features(
     except TypeError:
         raise TypeError("feature_fns must be a sequence of callables") from None
     for k, fn in enumerate(fns):
-        if not callable(fn):
+        if not callable(fn) and _bow_of(fn) is None:
             raise TypeError(f"feature_fns[{k}] must be callable; got {type(fn).__name__}")
     try:
         arr = imgs if isinstance(imgs, np.ndarray) else np.asarray(imgs)
@@ -390,6 +435,18 @@ def extract_features(
         if plan is None:
             kernels.append(None)
             dims.append(None)
+        elif plan[0] == "bow":
+            bow = plan[1]
+            from sklearn.utils.validation import check_is_fitted
+
+            from ._bow import _images
+
+            check_is_fitted(bow, "codebook_")
+
+            st, C = _images(stack, "imgs")
+            bow._encode(st[:0], C)  # (checks the parameters and the channels)
+            kernels.append(functools.partial(_run_bow, bow, st, C))
+            dims.append(bow._n_out())
         elif plan[0] == "hog":
             st, F = _cs231n_hog_stack(stack, "imgs")
             kernels.append(functools.partial(_run_hog, st))
@@ -454,3 +511,7 @@ def _run_hue(stack, edges, hi, normalized, single, xmax, i0, i1, out, nt):
     err = _core.hue_histogram(stack[i0:i1], edges, hi, normalized, single, out, nt)
     if err is not None:
         _hue_error((err[0] + i0, err[1]), stack, xmax, True)
+
+
+def _run_bow(bow, stack, C, i0, i1, out, nt):
+    bow._encode(stack[i0:i1], C, out, nt)

@@ -75,6 +75,7 @@ def linear_loss(
     method: str = "auto",
     memory_budget: int = 32 << 20,
     n_threads: int | None = None,
+    out: Any = None,
 ) -> Any:
     r"""Loss and gradients of a linear classifier with scores ``X[indices] @ W + b``.
 
@@ -122,14 +123,20 @@ def linear_loss(
     return_dX : bool, default False
         Also return the gradient with respect to ``X[indices]``, shape (M, D).
     method : {"auto", "fused", "chunked"}, default "auto"
-        ``"fused"``: one pass over X in C++, no (N, C) array of scores (the default for
-        C < 256); ``"chunked"``: BLAS scores for ``memory_budget`` bytes of rows at a
-        time, the C++ loss rows in place (the default for C >= 256 or ``return_dX``).
-        Both give the same results.
+        Accepted for compatibility: every shape runs one pass over X in C++ (each block
+        of rows' scores, loss rows, ``X_b^T dS`` and ``dS W^T`` computed while the block
+        is in cache; no (N, C) array of scores; no BLAS, every product summed in a fixed
+        order, so the bits do not depend on any thread count). ``return_dX=True`` needs
+        ``"auto"`` or ``"chunked"``.
     memory_budget : int, default 32 MiB
-        Bytes of scores per chunk of the chunked path.
+        Accepted for compatibility (the kernel bounds its own memory).
     n_threads : int, optional
         None or -1 for every core; the result is the same for every count.
+    out : ndarray or tuple of ndarrays, optional
+        The gradients written in place, as NumPy's ``out=``: dW's array, or the tuple
+        (dW, db) when ``b`` is given; each writable, C-contiguous, of the result dtype
+        and the gradient's shape, sharing no memory with the inputs. The returned dW
+        (db) is that array, so an SGD loop allocates nothing per step.
 
     Returns
     -------
@@ -162,7 +169,7 @@ def linear_loss(
     grad = v.flag(grad, "grad")
     return_dX = v.flag(return_dX, "return_dX")
     meth = v.choice(method, "method", {"auto": 0, "fused": 1, "chunked": 2})
-    budget = v.integer(memory_budget, "memory_budget", 1)
+    v.integer(memory_budget, "memory_budget", 1)  # (checked: the kernel bounds its memory)
     nt = v.threads(n_threads)
     if code != 2 and eps != 0.0:
         raise ValueError("label_smoothing applies to loss='softmax' only")
@@ -221,122 +228,66 @@ def linear_loss(
         ba = np.ascontiguousarray(ba, dtype=dt)
         if not ba.flags.aligned:  # (ascontiguousarray keeps a misaligned vector)
             ba = ba.copy()
-    if meth == 2 or (meth == 0 and (C >= 256 or return_dX)):
-        return _chunked(Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg,
-                        pen, l1_ratio, grad, return_dX, budget, nt, dt)
-    if return_dX:
+    dW, db = _out(out, grad, (D, C), ba is not None, dt, (W, X, y, b, sample_weight,
+                                                          class_weight, indices))
+    if return_dX and meth == 1:
         raise ValueError("return_dX=True needs method='chunked' (or 'auto')")
-    dW = np.empty((D, C), dt) if grad else None
-    db = np.empty(C, dt) if grad and ba is not None else None
-    total, _, _ = _core.linear_loss(
-        Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg, pen, l1_ratio,
-        dW, db, nt,
-    )
-    out = dt.type(total)
-    if not grad:
-        return out
-    return (out, dW, db) if db is not None else (out, dW)
-
-
-def _add_regularizer(W, reg, pen, l1_ratio, dW, tmp):
-    """Returns reg * R(W) and adds its gradient to dW (when given), through the scratch
-    tmp of W's shape: no temporary of W's size is allocated."""
-    if reg == 0.0:
-        return 0.0
-    l1 = 1.0 if pen == 1 else (l1_ratio if pen == 2 else 0.0)
-    l2 = 1.0 if pen == 0 else (1.0 - l1_ratio if pen == 2 else 0.0)
-    r = 0.0
-    if l1:
-        np.abs(W, out=tmp)
-        r += l1 * float(tmp.sum(dtype=np.float64))
-        if dW is not None:
-            np.sign(W, out=tmp)
-            tmp *= reg * l1
-            dW += tmp
-    if l2:  # (float32: the squares summed in double, as the fused kernel does)
-        if W.dtype == np.float64:
-            r += l2 * float(np.vdot(W, W))
-        else:
-            r += l2 * float(np.square(W, out=tmp).sum(dtype=np.float64))
-        if dW is not None:
-            np.multiply(W, 2.0 * reg * l2, out=tmp)
-            dW += tmp
-    return reg * r
-
-
-def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, pen,
-             l1_ratio, grad, return_dX, budget, nt, dt):
-    """The large-C path: BLAS scores chunk by chunk, the loss rows in place."""
-    N, D = X.shape
-    C = W.shape[1]
-    M = N if idx is None else idx.shape[0]
-    if yl is not None and M:
-        yy = yl if idx is None else yl[idx]
-        bad = (yy < 0) | (yy >= C)
-        if bad.any():
-            i = int(np.argmax(bad))
-            pos = i if idx is None else int(idx[i])
-            raise ValueError(f"y[{pos}] = {int(yy[i])} is not a valid class label: labels "
-                             f"must be in [0, {C})")
-    # The mean's denominator over the rows taken, as the kernels define it.
-    if red == 2:
-        w = np.ones(M) if sw is None else (sw if idx is None else sw[idx])
-        if cw is not None and yl is not None:
-            w = w * cw[yl if idx is None else yl[idx]]
-        denom = float(w.sum())
-        with np.errstate(divide="ignore"):  # (a total weight of 0: NaN or inf, as NumPy)
-            scale = float(np.float64(1.0) / denom)
+    if grad and dW is None:
+        dW = np.empty((D, C), dt)
+    if grad and ba is not None and db is None:
+        db = np.empty(C, dt)
+    args = (Wa, Xa, yl, Q, ba, idx, sw, cw, code, margin, squared, eps, red, reg, pen,
+            l1_ratio, dW, db)
+    if grad and return_dX:
+        dX = np.empty((M, D), dt)
+        total, _, _ = _core.linear_loss_dx(*args, dX, nt)
     else:
-        denom, scale = 1.0, 1.0
-    rows = max(1, min(M, budget // max(1, C * dt.itemsize)))
-    Sbuf = np.empty((rows, C), dt)
-    dW = np.zeros((D, C), dt) if grad else None
-    # dW += X_c^T S in column blocks through a scratch of at most `budget` bytes
-    cb = max(1, min(C, budget // max(1, D * dt.itemsize)))
-    tmp = np.empty((D, cb), dt)
-    db = np.zeros(C) if grad and b is not None else None  # (summed in double)
-    dX = np.empty((M, D), dt) if grad and return_dX else None
-    total = 0.0
-    for r0 in range(0, M, rows):
-        r1 = min(M, r0 + rows)
-        sel = slice(r0, r1) if idx is None else idx[r0:r1]
-        Xc = X[sel]
-        S = Sbuf[: r1 - r0]
-        np.matmul(Xc, W, out=S)
-        if b is not None:
-            S += b
-        total += _core.score_loss(
-            S,
-            None if yl is None else np.ascontiguousarray(yl[sel]),
-            None if Q is None else Q[sel],
-            None if sw is None else np.ascontiguousarray(sw[sel]),
-            cw, code, margin, squared, eps, 1, S if grad else None, None, nt, scale,
-        )
-        if grad:
-            for c0 in range(0, C, cb):
-                c1 = min(C, c0 + cb)
-                t = tmp[:, : c1 - c0]
-                np.matmul(Xc.T, S[:, c0:c1], out=t)
-                dW[:, c0:c1] += t
-            if db is not None:
-                db += S.sum(axis=0, dtype=np.float64)
-            if dX is not None:
-                np.matmul(S, W.T, out=dX[r0:r1])
-    r = 0.0
-    for c0 in range(0, C, cb):  # the regularizer, column block by column block
-        c1 = min(C, c0 + cb)
-        r += _add_regularizer(W[:, c0:c1], reg, pen, l1_ratio,
-                              None if dW is None else dW[:, c0:c1], tmp[:, : c1 - c0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = dt.type(np.float64(total) / denom + r)
+        dX = None
+        total, _, _ = _core.linear_loss(*args, nt)
+    res = dt.type(total)
     if not grad:
-        return out
-    res = [out, dW]
-    if db is not None:
-        res.append(db.astype(dt))
-    if dX is not None:
-        res.append(dX)
-    return tuple(res)
+        return res
+    res = (res, dW) if db is None else (res, dW, db)
+    return res if dX is None else (*res, dX)
+
+
+def _out(out, grad, shape, has_b, dt, inputs):
+    """The caller's gradient buffers (dW, db), checked; (None, None) without ``out``."""
+    if out is None:
+        return None, None
+    if not grad:
+        raise ValueError("out= holds the gradients: it needs grad=True")
+    if isinstance(out, tuple):
+        want = 2 if has_b else 1
+        if len(out) != want:
+            raise ValueError(
+                f"out must be (dW, db) when b is given, else dW (or (dW,)); got a tuple of "
+                f"{len(out)}")
+        bufs = out
+    elif has_b:
+        raise ValueError("out must be the tuple (dW, db) when b is given")
+    else:
+        bufs = (out,)
+    names = ("out[0] (dW)", "out[1] (db)") if isinstance(out, tuple) else ("out (dW)",)
+    shapes = (shape, (shape[1],))
+    for a, name, shp in zip(bufs, names, shapes):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
+        if a.dtype != dt or not a.dtype.isnative:
+            raise TypeError(f"{name} must have the result dtype {dt}; got dtype {a.dtype}")
+        if a.shape != shp:
+            raise ValueError(f"{name} must have shape {shp}; got {a.shape}")
+        if not (a.flags.c_contiguous and a.flags.aligned):
+            raise ValueError(f"{name} must be a C-contiguous (aligned) array")
+        if not a.flags.writeable:
+            raise ValueError(f"{name} is read-only: the gradient is written into it")
+        for x in inputs:
+            if isinstance(x, np.ndarray) and np.may_share_memory(a, x):
+                raise ValueError(f"{name} shares memory with an input: the gradient must go "
+                                 "to a buffer of its own")
+    if len(bufs) == 2 and np.may_share_memory(bufs[0], bufs[1]):
+        raise ValueError("out[0] (dW) and out[1] (db) share memory")
+    return bufs[0], (bufs[1] if len(bufs) == 2 else None)
 
 
 def svm_loss_vectorized(

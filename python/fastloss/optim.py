@@ -27,13 +27,15 @@ A gradient must have exactly the parameter's shape (no broadcasting).
 Threads: the in-place updates (``SGD.step``, ``sgd_step``, ``sgd``, ``sgd_momentum``) hold
 one process-wide lock, so concurrent calls on the same parameters are applied one whole
 step after the other, never interleaved (the kernel releases the GIL, and two updates of
-one array at once would lose steps). Each update is threaded inside already.
+one array at once would lose steps). Each update is threaded inside already. ``os.fork()``
+waits for the step in progress to finish, and the child starts with a free lock.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from typing import Any, Callable, Sequence
 
@@ -50,6 +52,26 @@ __all__ = ["SGD", "sgd_step", "sgd", "sgd_momentum", "random_search"]
 # Arrays as the kernel's flat vectors
 
 _UPDATE_LOCK = threading.RLock()
+
+
+def _lock_before_fork():
+    _UPDATE_LOCK.acquire()  # (a child never starts with a parameter half updated)
+
+
+def _unlock_after_fork():
+    _UPDATE_LOCK.release()
+
+
+def _renew_lock_in_child():
+    # The child has only the thread that forked: a lock held by any other thread of the
+    # parent would never be released there.
+    global _UPDATE_LOCK
+    _UPDATE_LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_lock_before_fork, after_in_parent=_unlock_after_fork,
+                        after_in_child=_renew_lock_in_child)
 
 
 def _serialized(fn):

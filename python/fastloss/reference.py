@@ -437,3 +437,94 @@ def softmax_loss_vectorized(W, X, y, reg):
     p[np.arange(num_train), y] -= 1
     dW = X.T.dot(p) / num_train + 2 * reg * W
     return loss, dW
+
+
+# ---------------------------------------------------------------------------------------
+# Bag of visual words (Coates & Ng 2011), as fastloss.features.BagOfWords computes it.
+
+__all__ += [
+    "bow_patches",
+    "bow_normalize",
+    "bow_whiten",
+    "bow_distances",
+    "bow_encode",
+    "bow_pool",
+    "bag_of_words",
+]
+
+
+def bow_patches(images, patch_size, stride=1, dtype=np.float64):
+    """Every patch of (N, H, W) or (N, H, W, C) images, (N, h, w, patch_dim) of dtype: the
+    values of a patch in (row, column, channel) order, h = (H - patch_size) // stride + 1."""
+    x = np.asarray(images, dtype=dtype)
+    if x.ndim == 3:
+        x = x[..., None]
+    win = np.lib.stride_tricks.sliding_window_view(x, (patch_size, patch_size), axis=(1, 2))
+    win = win[:, ::stride, ::stride]  # (N, h, w, C, p, p)
+    n, h, w = win.shape[:3]
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(n, h, w, -1)
+
+
+def bow_normalize(patches, contrast_eps):
+    """Each patch (last axis) minus its mean, over sqrt(its variance (ddof 0) + eps)."""
+    m = patches.mean(axis=-1, keepdims=True)
+    var = ((patches - m) ** 2).mean(axis=-1, keepdims=True)
+    return (patches - m) / np.sqrt(var + contrast_eps)
+
+
+def bow_whiten(patches, mean, whitening):
+    """(patches - mean) @ whitening (no whitening when it is None)."""
+    c = patches - mean
+    return c if whitening is None else c @ whitening
+
+
+def bow_distances(z, codebook):
+    """Euclidean distances (..., K) of whitened patches (..., D) to the codewords (K, D):
+    sqrt(|z|^2 - 2 z.c + |c|^2) (negative rounding residue clipped to 0)."""
+    d2 = (z * z).sum(axis=-1, keepdims=True) - 2.0 * (z @ codebook.T) + (codebook**2).sum(axis=1)
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def bow_encode(dist, encoding="triangle"):
+    """"triangle": max(0, mean_k d - d_k); "hard": one-hot of the nearest (lowest index)."""
+    if encoding == "triangle":
+        return np.maximum(0.0, dist.mean(axis=-1, keepdims=True) - dist)
+    if encoding == "hard":
+        k = dist.shape[-1]
+        return (np.argmin(dist, axis=-1)[..., None] == np.arange(k)).astype(dist.dtype)
+    raise ValueError(f"encoding must be 'triangle' or 'hard'; got {encoding!r}")
+
+
+def bow_pool(codes, pooling="quadrants"):
+    """(N, h, w, K) codes summed over the image ("sum": (N, K)) or over its quadrants, rows
+    [0, h // 2), [h // 2, h) by columns [0, w // 2), [w // 2, w), in the order top-left,
+    top-right, bottom-left, bottom-right ("quadrants": (N, 4 K))."""
+    if pooling == "sum":
+        return codes.sum(axis=(1, 2))
+    if pooling != "quadrants":
+        raise ValueError(f"pooling must be 'quadrants' or 'sum'; got {pooling!r}")
+    h, w = codes.shape[1:3]
+    a, b = h // 2, w // 2
+    parts = [codes[:, :a, :b], codes[:, :a, b:], codes[:, a:, :b], codes[:, a:, b:]]
+    return np.concatenate([q.sum(axis=(1, 2)) for q in parts], axis=1)
+
+
+def bag_of_words(images, codebook, mean, whitening, *, patch_size, stride=1,
+                 encoding="triangle", pooling="quadrants", contrast_eps=10.0, chunk=None,
+                 dtype=np.float64):
+    """Bag-of-visual-words features of images, (N, 4 K) or (N, K): the composition
+    patches -> normalize -> whiten -> distances -> encode -> pool, computed in dtype,
+    ``chunk`` images at a time (None: all at once)."""
+    n = len(images)
+    chunk = n if chunk is None else max(1, int(chunk))
+    codebook, mean = np.asarray(codebook, dtype), np.asarray(mean, dtype)
+    whitening = None if whitening is None else np.asarray(whitening, dtype)
+    out = []
+    for i in range(0, max(n, 1), chunk):
+        p = bow_patches(images[i : i + chunk], patch_size, stride, dtype)
+        p = bow_normalize(p, np.dtype(dtype).type(contrast_eps))
+        rows = p.reshape(-1, p.shape[-1])  # (2-D products: one BLAS call each)
+        dist = bow_distances(bow_whiten(rows, mean, whitening), codebook)
+        codes = bow_encode(dist, encoding).reshape(p.shape[:3] + (len(codebook),))
+        out.append(bow_pool(codes, pooling))
+    return np.concatenate(out, axis=0)

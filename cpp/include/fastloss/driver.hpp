@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <new>
 #include <type_traits>
 #include <vector>
@@ -40,6 +42,87 @@ inline void note_team_start() {
   (void)installed;
 #endif
 }
+
+// Threads that cannot be created: libgomp ends the process ("Thread creation failed",
+// exit 1) when pthread_create fails for a team it starts, so a team only grows beyond the
+// size this calling thread has already started (libgomp keeps a calling thread's team
+// between regions) after a probe: the threads the team would add are created here at
+// once, with the stack size libgomp gives them, then released. The team gets one thread
+// fewer than the probe could create (at least the calling thread alone): fewer threads,
+// never an exit; the results do not depend on the count.
+#if defined(FASTLOSS_HAVE_ATFORK) && defined(_OPENMP)
+// OMP_STACKSIZE (GOMP_STACKSIZE): the stack of libgomp's threads; 0 for the default.
+inline size_t omp_stack_bytes() {
+  const char* s = std::getenv("OMP_STACKSIZE");
+  if (!s || !*s) s = std::getenv("GOMP_STACKSIZE");
+  if (!s || !*s) return 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s, &end, 10);
+  while (end && *end == ' ') ++end;
+  const char u = end && *end ? char(*end | 0x20) : 'k';
+  const unsigned long long mul = u == 'b' ? 1ull : u == 'm' ? 1ull << 20 : u == 'g' ? 1ull << 30 : 1ull << 10;
+  return size_t(v * mul);
+}
+
+struct ThreadProbe {
+  pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+  static void* hold(void* self) {  // waits until the probe has created all its threads
+    auto* p = static_cast<ThreadProbe*>(self);
+    pthread_mutex_lock(&p->gate);
+    pthread_mutex_unlock(&p->gate);
+    return nullptr;
+  }
+  // How many of `extra` threads could exist at once (at most extra).
+  int run(int extra) {
+    std::vector<pthread_t> ts;
+    try {
+      ts.reserve(size_t(extra));
+    } catch (const std::bad_alloc&) {
+      return 0;
+    }
+    pthread_attr_t attr;
+    pthread_attr_t* pa = nullptr;
+    const size_t stack = omp_stack_bytes();
+    if (stack && pthread_attr_init(&attr) == 0) {
+      if (pthread_attr_setstacksize(&attr, stack) == 0) pa = &attr;
+      else pthread_attr_destroy(&attr);
+    }
+    pthread_mutex_lock(&gate);
+    for (int k = 0; k < extra; ++k) {
+      pthread_t t;
+      if (pthread_create(&t, pa, &ThreadProbe::hold, this) != 0) break;
+      ts.push_back(t);
+    }
+    pthread_mutex_unlock(&gate);
+    for (pthread_t t : ts) pthread_join(t, nullptr);
+    if (pa) pthread_attr_destroy(pa);
+    return int(ts.size());
+  }
+};
+#endif
+
+// The largest team (threads, the caller included) this thread may start: nt when it can
+// create the threads, fewer when it cannot.
+inline int usable_team(int nt) {
+#if defined(FASTLOSS_HAVE_ATFORK) && defined(_OPENMP)
+  thread_local int started = 1;     // the largest team this thread has started
+  thread_local int refused = 1 << 30;  // the smallest team a probe found too large
+  thread_local int fallback = 1;     // and the team used instead
+  if (nt <= started) return nt;
+  if (nt >= refused) return fallback;
+  ThreadProbe probe;
+  const int made = probe.run(nt - 1);
+  if (made >= nt - 1) {
+    started = nt;
+    return nt;
+  }
+  refused = nt;
+  fallback = std::max(1, made);  // (made - 1 added threads: a margin for the team's needs)
+  return fallback;
+#else
+  return nt;
+#endif
+}
 }  // namespace fastloss
 
 FASTLOSS_NS_BEGIN
@@ -60,13 +143,13 @@ inline int max_threads() {
 #endif
 }
 
-// The most threads one call starts. Threads beyond the number of blocks have nothing to
-// do, and far more threads than processors only cost their creation (a request for 200000
-// threads exhausted the address space and crashed the process); the results never depend
-// on the count.
+// The most threads one call starts: 2 per processor, at least 8. Threads beyond the
+// number of blocks have nothing to do, and more threads than processors only cost their
+// creation and their stacks (64 threads of 8 MB stacks did not fit in a 600 MB address
+// space); the results never depend on the count.
 inline int thread_cap() {
 #if defined(_OPENMP)
-  return std::max(64, 4 * omp_get_num_procs());
+  return std::max(8, 2 * omp_get_num_procs());
 #else
   return 1;
 #endif
@@ -85,13 +168,35 @@ inline int64_t block_rows(int64_t C) {
 
 // Calls f(i) for every i in [0, n): spread over nt OpenMP threads (static schedule) when
 // par, else in order on the calling thread. Results must not depend on which thread runs i.
+//
+// An exception thrown by f (std::bad_alloc from scratch memory) must not leave the
+// parallel region, where it would end the process (std::terminate): the exception of the
+// lowest i is kept, the threads skip their remaining items, and it is rethrown on the
+// calling thread after the region.
 template <class F>
 void parallel_for(int64_t n, int nt, bool par, F&& f) {
 #if defined(_OPENMP)
+  if (par && nt > 1) nt = usable_team(nt);
   if (par && nt > 1) {
     note_team_start();
+    std::exception_ptr first;
+    int64_t first_i = n;
+    std::atomic<bool> failed{false};
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t i = 0; i < n; ++i) f(i);
+    for (int64_t i = 0; i < n; ++i) {
+      if (failed.load(std::memory_order_relaxed)) continue;
+      try {
+        f(i);
+      } catch (...) {
+        failed.store(true, std::memory_order_relaxed);
+#pragma omp critical(fastloss_parallel_for_error)
+        if (i < first_i) {
+          first_i = i;
+          first = std::current_exception();
+        }
+      }
+    }
+    if (first) std::rethrow_exception(first);
     return;
   }
 #else
@@ -144,28 +249,41 @@ double reduce_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, 
   return parts.total();
 }
 
-// Calls f(std::integral_constant<int, CT>): CT = C for the class counts that get their own
-// compiled copy of the short-row code (2 to 10, 12 and 16 classes), CT = -1 for the other
-// short rows (C <= 16, C at run time), CT = 0 for long rows.
+// The class counts whose short rows get a compiled copy of their own (C fixed at compile
+// time: the class loop unrolled into registers, about twice as fast as the run-time copy),
+// listed once: with_class_count switches on them, and src/isa_scores_*.cpp compile their
+// block functions. Each costs build time at every SIMD level, so a count is listed where
+// users have it (2 to 8 and 10 classes: binary, iris, digits, CIFAR-10), and only the
+// AVX2 and AVX-512 levels compile them (FL_FIXED_CLASS_COUNTS, set by CMakeLists.txt; the
+// baseline level is the fallback of CPUs older than AVX2). benchmarks/compare_ct.cpp
+// measures a count's copy against the run-time one.
+#define FL_CLASS_COUNTS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(10)
+#ifndef FL_FIXED_CLASS_COUNTS
+#define FL_FIXED_CLASS_COUNTS 0
+#endif
+
+// Calls f(std::integral_constant<int, CT>): CT = C for the counts of FL_CLASS_COUNTS
+// when `fixed` (and the level compiles them), CT = -1 for the other short rows (C <= 16,
+// C at run time), CT = 0 for long rows.
 template <class F>
-decltype(auto) with_class_count(int64_t C, F&& f) {
-  using std::integral_constant;
-  switch (C) {
-    case 2: return f(integral_constant<int, 2>{});
-    case 3: return f(integral_constant<int, 3>{});
-    case 4: return f(integral_constant<int, 4>{});
-    case 5: return f(integral_constant<int, 5>{});
-    case 6: return f(integral_constant<int, 6>{});
-    case 7: return f(integral_constant<int, 7>{});
-    case 8: return f(integral_constant<int, 8>{});
-    case 9: return f(integral_constant<int, 9>{});
-    case 10: return f(integral_constant<int, 10>{});
-    case 12: return f(integral_constant<int, 12>{});
-    case 16: return f(integral_constant<int, 16>{});
-    default:
-      if (C >= 1 && C <= 16) return f(integral_constant<int, -1>{});
-      return f(integral_constant<int, 0>{});
+decltype(auto) with_class_count(int64_t C, bool fixed, F&& f) {
+#if FL_FIXED_CLASS_COUNTS
+  if (fixed) {
+    switch (C) {
+#define FL_CLASS_CASE_(n) \
+  case n:                 \
+    return f(std::integral_constant<int, n>{});
+      FL_CLASS_COUNTS(FL_CLASS_CASE_)
+#undef FL_CLASS_CASE_
+      default:
+        break;
+    }
   }
+#else
+  (void)fixed;
+#endif
+  if (C >= 1 && C <= 16) return f(std::integral_constant<int, -1>{});
+  return f(std::integral_constant<int, 0>{});
 }
 
 // Scratch memory of the calling thread, kept from one call to the next (up to

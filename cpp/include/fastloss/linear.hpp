@@ -7,10 +7,12 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "driver.hpp"
+#include "linear_kernels.hpp"
 #include "score.hpp"
 #include "simd.hpp"
 #include "types.hpp"
@@ -246,9 +248,61 @@ void linear_backward_block(const T* Xp, int R, int64_t D, const T* G, int64_t C,
   }
 }
 
+// The gradient of the rows: dX_r = G_r W^T for the R rows of a block (dx[r]: row r of
+// dX), from the packed W. Each SIMD chunk of d sums its classes in order (the same bits
+// for every thread count); chunk by chunk, so that the chunk's packed W (C vectors) stays
+// in cache while the block's rows, NR at a time, pass over it.
+template <class T, int NR>
+FL_INLINE void linear_dx_rows(const T* FL_RESTRICT G, int64_t C, const T* FL_RESTRICT wk,
+                              T* const* dx, int64_t off, int64_t n) {
+  using V = vec<T>;
+  V acc[NR] = {};
+  for (int64_t c = 0; c < C; ++c) {
+    V w = load(wk + c * width<T>());
+    in_register(w);
+    for (int r = 0; r < NR; ++r) acc[r] += (G[r * C + c] - V{}) * w;
+  }
+  for (int r = 0; r < NR; ++r) {
+    if (n == width<T>())
+      store(dx[r] + off, acc[r]);
+    else
+      store_part(dx[r] + off, acc[r], n);
+  }
+}
+
+template <class T>
+void linear_dx_block(const T* G, int R, int64_t C, const T* Wt, int64_t D, T* const* dx) {
+  constexpr int W = width<T>();
+  for (int64_t k = 0; k < chunks<T>(D); ++k) {
+    const T* wk = Wt + k * C * W;
+    const int64_t n = std::min<int64_t>(W, D - k * W);
+    int r = 0;
+    for (; r + 4 <= R; r += 4) linear_dx_rows<T, 4>(G + r * C, C, wk, dx + r, k * W, n);
+    for (; r < R; ++r) linear_dx_rows<T, 1>(G + r * C, C, wk, dx + r, k * W, n);
+  }
+}
+
+// The benchmarks' phase clock (linear_phase_seconds): a no-op without it.
+struct PhaseClock {
+  double* out;  // null: off
+  std::chrono::steady_clock::time_point t0;
+  explicit PhaseClock(double* o) : out(o) {
+    if (out) t0 = std::chrono::steady_clock::now();
+  }
+  // Adds the time since the previous lap (or the start) to out[phase].
+  void lap(int phase) {
+    if (!out) return;
+    const auto t = std::chrono::steady_clock::now();
+    out[phase] += std::chrono::duration<double>(t - t0).count();
+    t0 = t;
+  }
+};
+
 template <class T>
 LinearResult linear_loss(const LinearArgs<T>& a) {
   LinearResult res;
+  double* const phases = linear_phase_seconds();
+  PhaseClock clock(phases);
   const int64_t M = a.indices ? a.M : a.N, D = a.D, C = a.C;
   auto xrow = [&](int64_t i) { return a.indices ? a.indices[i] : i; };
 
@@ -277,8 +331,10 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   const int64_t Dp = chunks<T>(std::max<int64_t>(D, 1)) * VW;
   const int64_t nkc = Dp / VW;  // SIMD chunks of d
   const int64_t per_partial = std::max<int64_t>(1, C * Dp * int64_t(sizeof(T)));
+  // (at least 2 chunks when there are rows for them, even past the partials' budget: with
+  // one chunk a call with many classes would run on one thread)
   const int64_t max_chunks =
-      std::max<int64_t>(1, std::min(kLinearMaxChunks, kLinearPartialBytes / per_partial));
+      std::max<int64_t>(2, std::min(kLinearMaxChunks, kLinearPartialBytes / per_partial));
   const int64_t K = std::max<int64_t>(
       1, std::min(max_chunks, (M + kLinearChunkRows - 1) / kLinearChunkRows));
   const int64_t rows_per_chunk = (M + K - 1) / K;
@@ -307,6 +363,10 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       }
     }
   }
+
+  clock.lap(0);
+  // (per chunk: forward, loss rows, backward; added to phase_seconds after the chunks)
+  std::vector<double> chunk_phases(phases ? size_t(K * 5) : 0, 0.0);
 
   ScoreLossArgs<T> proto;
   proto.C = C;
@@ -347,6 +407,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     double acc = 0.0;
     bool fresh = true;  // (the first backward of the chunk writes its partial, unread)
     LabelError& err = errs[size_t(k)];
+    PhaseClock cclock(phases ? chunk_phases.data() + k * 5 : nullptr);
     for (int64_t r0 = i0; r0 < i1; r0 += kLinearRows) {
       const int R = int(std::min<int64_t>(kLinearRows, i1 - r0));
       for (int r = 0; r < R; ++r) {
@@ -360,6 +421,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       const int Rn = int(std::min<int64_t>(kLinearRows, i1 - (r0 + R)));
       for (int r = 0; r < Rn; ++r) xn[r] = a.X + xrow(r0 + R + r) * a.ldx;
       linear_forward_block(xr, R, D, Wt, Dp, C, S, facc.data(), Xp, xn, Rn);
+      cclock.lap(1);
       if (a.b)
         for (int r = 0; r < R; ++r)
           for (int64_t c = 0; c < C; ++c) S[r * C + c] += a.b[c];
@@ -375,6 +437,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       sa.ldg = C;
       LabelError e;
       acc += block(sa, 0, R, e);
+      cclock.lap(2);
       if (e.row >= 0 && err.row < 0) err = LabelError{xrow(r0 + e.row), e.value};
       if (err.row >= 0 || !grad) continue;  // (after an error only the labels matter)
       // (the block after next: the next one was fetched during the forward)
@@ -382,14 +445,22 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       for (int r = 0; r < Rnn; ++r) xnn[r] = a.X + xrow(r0 + R + Rn + r) * a.ldx;
       linear_backward_block(Xp, R, D, Gb, C, dW_k, Dp, xnn, Rnn, fresh);
       fresh = false;
+      if (a.dX) {
+        T* dxr[kLinearRows];
+        for (int r = 0; r < R; ++r) dxr[r] = a.dX + (r0 + r) * D;
+        linear_dx_block(Gb, R, C, Wt, D, dxr);
+      }
       if (db_k)
         for (int r = 0; r < R; ++r)
           for (int64_t c = 0; c < C; ++c) db_k[c] += double(Gb[r * C + c]);
+      cclock.lap(3);
     }
     if (grad && fresh) std::fill(dW_k, dW_k + C * Dp, T(0));  // (no rows)
     lsum[size_t(k)] = acc;
   };
   parallel_for(K, nt, par, run_chunk);
+  for (size_t i = 0; i < chunk_phases.size(); ++i) phases[i % 5] += chunk_phases[i];
+  clock.lap(5);  // (the chunks' wall time: the per-chunk phases of all threads, overlapped)
   for (const LabelError& e : errs)
     if (e.row >= 0) {
       res.error = e;
@@ -414,31 +485,45 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   auto combine_span = [&](int64_t sp, auto has_l1, auto has_l2) {
     constexpr bool L1 = decltype(has_l1)::value, L2 = decltype(has_l2)::value;
     const double c1 = reg * l1, c2 = 2.0 * reg * l2;
-    double rs1 = 0.0, rs2 = 0.0;
-    double g[VW];
+    // Per-lane sums of the penalty (added in lane order at the end: independent chains,
+    // not one chain of dependent adds), W read from its packed copy (zero past D: no
+    // term), each SIMD chunk's VW rows of dW assembled in a tile and stored as one
+    // contiguous block of VW x C elements.
+    double rs1[VW] = {}, rs2[VW] = {};
+    ScratchLease<T, 7> tile_mem(grad ? size_t(VW * C) : 0);
+    T* const tile = tile_mem.data();
     for (int64_t k = sp * span; k < std::min(nkc, (sp + 1) * span); ++k) {
       const int64_t nl = std::min<int64_t>(VW, D - k * VW);
       for (int64_t c = 0; c < C; ++c) {
         const T* src = dWt + k * C * VW + c * VW;
-        for (int l = 0; l < VW; ++l) g[l] = 0.0;
+        const T* wk = Wt + k * C * VW + c * VW;
+        double g[VW];
+        FL_SIMD for (int l = 0; l < VW; ++l) g[l] = 0.0;
         if (grad)
           for (int64_t p = 0; p < K; ++p)
             FL_SIMD for (int l = 0; l < VW; ++l) g[l] += double(src[p * C * Dp + l]);
-        for (int l = 0; l < nl; ++l) {
-          const double w = double(a.W[(k * VW + l) * a.ldw + c]);
+        FL_SIMD for (int l = 0; l < VW; ++l) {
+          const double w = double(wk[l]);
           if (L1) {
-            rs1 += std::fabs(w);
+            rs1[l] += std::fabs(w);
             g[l] += c1 * (w > 0.0 ? 1.0 : (w < 0.0 ? -1.0 : w * 0.0));  // np.sign: NaN stays
           }
           if (L2) {
-            rs2 += w * w;
+            rs2[l] += w * w;
             g[l] += c2 * w;
           }
-          if (grad) a.dW[(k * VW + l) * C + c] = T(g[l]);
         }
+        if (grad)
+          for (int l = 0; l < VW; ++l) tile[l * C + c] = T(g[l]);
       }
+      if (grad) std::copy(tile, tile + nl * C, a.dW + k * VW * C);
     }
-    rspan[size_t(sp)] = (L1 ? l1 * rs1 : 0.0) + (L2 ? l2 * rs2 : 0.0);
+    double s1 = 0.0, s2 = 0.0;
+    for (int l = 0; l < VW; ++l) {
+      s1 += rs1[l];
+      s2 += rs2[l];
+    }
+    rspan[size_t(sp)] = (L1 ? l1 * s1 : 0.0) + (L2 ? l2 * s2 : 0.0);
   };
   auto combine = [&](int64_t sp) {
     using std::false_type;
@@ -449,7 +534,10 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     else if (h2) combine_span(sp, false_type{}, true_type{});
     else combine_span(sp, false_type{}, false_type{});
   };
-  parallel_for(n_spans, nt, par && n_spans > 1, combine);
+  // (threads only for a combination worth a fork/join: the CIFAR-10 minibatch's, 2 x 30,880
+  // partial elements, takes 0.15 ms on one thread, and a second team start behind a busy
+  // core cost it 20 ms at load average 11-14)
+  parallel_for(n_spans, nt, par && n_spans > 1 && K * C * Dp >= (int64_t(1) << 20), combine);
   double rsum = 0.0;
   for (double v : rspan) rsum += v;
   if (grad && a.db)
@@ -460,6 +548,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     }
   res.reg_loss = a.reg * rsum;
   res.loss = res.data_loss + res.reg_loss;
+  clock.lap(4);
   return res;
 }
 

@@ -12,4 +12,13 @@ struct LinearKernels {
 };
 FL_DECLARE_TABLE(LinearKernels, linear_kernels)
 
+// Benchmarks only: while the calling thread's pointer is set, linear_loss adds the seconds
+// it spends in each phase of the fused path to [0..5]: pack W, forward (the rows read),
+// loss rows, backward, combine, and the wall time of the chunks (the per-chunk phases
+// are summed over the chunks, whichever thread ran them). One pointer per thread, shared by the instruction-set levels.
+inline double*& linear_phase_seconds() {
+  thread_local double* p = nullptr;
+  return p;
+}
+
 }  // namespace fastloss

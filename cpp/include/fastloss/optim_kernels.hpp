@@ -31,6 +31,27 @@ struct SgdArgs {
   int n_threads = 0;  // 0: all the cores this process may use
 };
 
+// The record of one update (the bindings and the C-level API fill it the same way).
+template <class T>
+SgdArgs<T> sgd_args(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,
+                    double grad_coef, double weight_decay, bool nesterov, bool maximize,
+                    bool first_step, int n_threads) {
+  SgdArgs<T> a;
+  a.param = param;
+  a.grad = grad;
+  a.buf = buf;
+  a.n = n;
+  a.lr = lr;
+  a.momentum = momentum;
+  a.grad_coef = grad_coef;
+  a.weight_decay = weight_decay;
+  a.nesterov = nesterov;
+  a.maximize = maximize;
+  a.first_step = first_step;
+  a.n_threads = n_threads;
+  return a;
+}
+
 struct OptimKernels {
   void (*sgd_f32)(const SgdArgs<float>&);
   void (*sgd_f64)(const SgdArgs<double>&);

@@ -486,23 +486,59 @@ double score_block_entry(const ScoreBlock<T>& sb, const ScoreLossArgs<T>& a, int
   }
 }
 
+// The kinds that have a copy per compiled class count (CT > 0): the Weston-Watkins hinge
+// and the cross-entropy with labels, the losses of the CS231n and PyTorch defaults. The
+// squared hinge, Crammer-Singer and soft targets run the run-time copy (CT = -1).
+constexpr bool kind_has_fixed_counts(BlockKind k) {
+  return k == BlockKind::hinge_ww || k == BlockKind::ce;
+}
+
 template <class T, int CT, bool Grad>
 typename ScoreBlock<T>::Fn score_block_fn(BlockKind k) {
-  switch (k) {
-    case BlockKind::hinge_ww:
-      return &score_block_entry<T, CT, Grad, BlockKind::hinge_ww>;
-    case BlockKind::hinge_ww2:
-      return &score_block_entry<T, CT, Grad, BlockKind::hinge_ww2>;
-    case BlockKind::hinge_cs:
-      return &score_block_entry<T, CT, Grad, BlockKind::hinge_cs>;
-    case BlockKind::hinge_cs2:
-      return &score_block_entry<T, CT, Grad, BlockKind::hinge_cs2>;
-    case BlockKind::ce:
-      return &score_block_entry<T, CT, Grad, BlockKind::ce>;
-    default:
-      return &score_block_entry<T, CT, Grad, BlockKind::ce_soft>;
+  if constexpr (CT > 0) {  // (a kind_has_fixed_counts)
+    return k == BlockKind::hinge_ww ? &score_block_entry<T, CT, Grad, BlockKind::hinge_ww>
+                                    : &score_block_entry<T, CT, Grad, BlockKind::ce>;
+  } else {
+    switch (k) {
+      case BlockKind::hinge_ww:
+        return &score_block_entry<T, CT, Grad, BlockKind::hinge_ww>;
+      case BlockKind::hinge_ww2:
+        return &score_block_entry<T, CT, Grad, BlockKind::hinge_ww2>;
+      case BlockKind::hinge_cs:
+        return &score_block_entry<T, CT, Grad, BlockKind::hinge_cs>;
+      case BlockKind::hinge_cs2:
+        return &score_block_entry<T, CT, Grad, BlockKind::hinge_cs2>;
+      case BlockKind::ce:
+        return &score_block_entry<T, CT, Grad, BlockKind::ce>;
+      default:
+        return &score_block_entry<T, CT, Grad, BlockKind::ce_soft>;
+    }
   }
 }
+
+// The block functions of one class count CT (a count of FL_CLASS_COUNTS, -1 or 0), with
+// and without the gradient. Each CT is instantiated in one of src/isa_scores_*.cpp (a few
+// counts a file, so that the build compiles them side by side); other units see them
+// through FL_SCORE_CT_EXTERN.
+template <class T, int CT>
+typename ScoreBlock<T>::Fn score_block_fn_ct(BlockKind k, bool grad) {
+  return grad ? score_block_fn<T, CT, true>(k) : score_block_fn<T, CT, false>(k);
+}
+
+#define FL_SCORE_CT_INSTANCE(prefix, CT)                                                 \
+  prefix ScoreBlock<float>::Fn score_block_fn_ct<float, CT>(BlockKind, bool);           \
+  prefix ScoreBlock<double>::Fn score_block_fn_ct<double, CT>(BlockKind, bool);
+#define FL_SCORE_CT_EXTERN_(CT) FL_SCORE_CT_INSTANCE(extern template, CT)
+#if FL_FIXED_CLASS_COUNTS
+#define FL_SCORE_CT_EXTERN             \
+  FL_CLASS_COUNTS(FL_SCORE_CT_EXTERN_) \
+  FL_SCORE_CT_EXTERN_(-1)              \
+  FL_SCORE_CT_EXTERN_(0)
+#else
+#define FL_SCORE_CT_EXTERN \
+  FL_SCORE_CT_EXTERN_(-1)  \
+  FL_SCORE_CT_EXTERN_(0)
+#endif
 
 // The block function for a call's options (a.loss, a.squared, a.Q, a.C, gradient or not).
 template <class T>
@@ -523,15 +559,14 @@ ScoreBlock<T> make_score_block(const ScoreLossArgs<T>& a, bool grad,
   sb.P = P;
   sb.scale = scale;
   sb.margin = T(a.margin);
-  sb.fn = with_class_count(a.C, [&](auto ct) {
-    constexpr int CT = decltype(ct)::value;
-    return grad ? score_block_fn<T, CT, true>(k) : score_block_fn<T, CT, false>(k);
+  sb.fn = with_class_count(a.C, kind_has_fixed_counts(k), [&](auto ct) {
+    return score_block_fn_ct<T, decltype(ct)::value>(k, grad);
   });
   return sb;
 }
 
 // make_score_block is instantiated once per level, in src/isa_losses.cpp; other kernel
-// units (isa_linear.cpp) declare FL_EXTERN_SCORE_BLOCK to use that copy.
+// units (isa_linear.cpp) declare FL_SCORE_BLOCK_INSTANCES(extern template) to use it.
 #define FL_SCORE_BLOCK_INSTANCES(prefix)                                                 \
   prefix ScoreBlock<float> make_score_block<float>(const ScoreLossArgs<float>&, bool,   \
                                                    const SoftmaxCEParams<float>*, double); \

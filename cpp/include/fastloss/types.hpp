@@ -74,6 +74,7 @@ struct LinearArgs {
   double l1_ratio = 0.5;
   T* dW = nullptr;  // D x C contiguous, or nullptr for the loss only
   T* db = nullptr;  // (C,) or nullptr
+  T* dX = nullptr;  // M x D contiguous (the rows in the order taken), or nullptr; with dW
   int n_threads = 0;
 };
 
