@@ -105,6 +105,22 @@ def hog(
 def cs231n_hog(images: _Array, out: _Array, n_threads: int, /) -> None:
     """CS231n's hog_feature of an (N, H, W) or (N, H, W, 3) stack into out (N, F) float64."""
 
+def bow_encode(
+    images: _Array,
+    patch: int,
+    stride: int,
+    mean: _Array,
+    whitening: _Array | None,
+    codebook: _Array,
+    contrast_eps: float,
+    hard: bool,
+    quadrants: bool,
+    out: _Array,
+    n_threads: int,
+    /,
+) -> None:
+    """The bag-of-words features of an image stack into out (fastloss.features.BagOfWords)."""
+
 def hue_histogram(
     images: _Array,
     edges: _Array,
