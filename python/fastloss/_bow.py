@@ -70,7 +70,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
     n_words : int, number of codewords K (default 100)
     patch_size : int, patches of patch_size x patch_size pixels (default 3)
     stride : int, pixels between patches (default 1)
-    encoding : "triangle" (max(0, mean_k d - d_k), d_k the distances to the codewords) or
+    encoding : "triangle" (``max(0, mean_k d - d_k)``, ``d_k`` the distances to the codewords) or
         "hard" (one-hot of the nearest codeword, the lowest index on a tie)
     pooling : "quadrants" (sums over the image's four quadrants: 4 K features) or "sum"
         (over the whole image: K features)
@@ -87,7 +87,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
     codebook_ : (n_words, patch_dim) float64, the codewords in whitened space
     mean_ : (patch_dim,) float64, the mean normalised patch (zeros when not whiten)
     whitening_ : (patch_dim, patch_dim) float64, the symmetric ZCA matrix Z (the identity
-        when not whiten); a patch x is encoded as (normalise(x) - mean_) @ Z
+        when not whiten); a patch x is encoded as ``(normalise(x) - mean_) @ Z``
     patch_dim_ : int, patch_size**2 * channels
     n_channels_ : int, 1 (grayscale) or 3 (colour)
 

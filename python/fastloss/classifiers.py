@@ -13,6 +13,7 @@ This module imports scikit-learn; ``import fastloss`` does not (the classes are 
 first use of ``fastloss.LinearSVM`` / ``fastloss.Softmax``).
 
 Training, in one place (``_sgd``):
+
 - the objective is ``linear_loss``: mean data loss over a minibatch + reg * sum(W**2)
   (CS231n's convention; scikit-learn's ``C`` is ``1 / (2 * reg * n_samples)``), the
   intercept is not regularized;
@@ -562,7 +563,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         return X @ self.coef_.T + self.intercept_
 
     def decision_function(self, X):
-        """Class scores X @ coef_.T + intercept_, (N, C); for two classes the (N,) margin
+        """Class scores ``X @ coef_.T + intercept_``, (N, C); for two classes the (N,) margin
         of the second class over the first, as scikit-learn's linear models."""
         s = self._scores(X)
         if s.shape[1] == 2:
