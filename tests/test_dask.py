@@ -8,6 +8,7 @@ import signal
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 if os.environ.get("CI"):  # the test extra installs dask and distributed: never skipped there
     import dask  # noqa: F401
@@ -77,7 +78,7 @@ def test_linear_loss_equals_in_memory(client, dtype, loss, extra):
             assert np.asarray(g).dtype == np.asarray(r).dtype
             if "sample_weight" not in kw:  # (float64 weights make the call float64)
                 assert np.asarray(g).dtype == dtype
-            np.testing.assert_allclose(g, r, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-3)
+            assert_close(g, r, RTOL[dtype])
         again = fdask.linear_loss(W, Xd, yd, **dkw)  # deterministic for a given chunking
         for g, a in zip(got, again):
             np.testing.assert_array_equal(g, a)
@@ -86,7 +87,7 @@ def test_linear_loss_equals_in_memory(client, dtype, loss, extra):
     got = fdask.linear_loss(W, Xc, y, loss=loss, b=b, sample_weight=sw, **extra)
     ref = fastloss.linear_loss(W, X, y, loss=loss, b=b, sample_weight=sw, **extra)
     for g, r in zip(got, ref):
-        np.testing.assert_allclose(g, r, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-3)
+        assert_close(g, r, RTOL[dtype])
     loss_only = fdask.linear_loss(W, Xd, yd, loss=loss, grad=False, **extra)
     np.testing.assert_allclose(loss_only, ref_l := fastloss.linear_loss(
         W, X, y, loss=loss, grad=False, **extra), rtol=RTOL[dtype])
