@@ -34,7 +34,7 @@ def test_train_default_accuracy(tmp_path, capsys):
     assert _png_size(tmp_path / "loss_curves.png") == (1000, 360)
     for name in ("softmax", "svm"):
         w, h = _png_size(tmp_path / f"templates_{name}.png")
-        assert w == 1300 and h == 170
+        assert w == 1300 and h == 240
 
 
 def test_train_one_model_search_features(tmp_path, capsys):
@@ -68,17 +68,79 @@ def test_train_npz_and_cifar(tmp_path, capsys):
     assert cli.main(["train", "--data", f"cifar10:{folder}", "--iters", "5",
                      "--out", str(tmp_path / "o2"), "--quiet"]) == 0
     w, h = _png_size(tmp_path / "o2" / "templates_softmax.png")
-    assert (w, h) == (1300, 170)
+    assert (w, h) == (1300, 240)
     out = capsys.readouterr().out
     assert "CIFAR-10" in out
 
 
-def test_bench_quick(capsys):
-    assert cli.main(["bench", "--quick"]) == 0
+def test_bench_quick_plot_and_json(tmp_path, capsys):
+    import json
+
+    png, js = tmp_path / "b.png", tmp_path / "b.json"
+    assert cli.main(["bench", "--quick", "--plot", str(png), "--json", str(js)]) == 0
     out = capsys.readouterr().out
-    for op in ("softmax_cross_entropy", "multiclass_hinge", "linear_loss", "SGD step",
-               "hog_batch"):
+    ops = ("softmax_cross_entropy", "multiclass_hinge", "linear_loss", "SGD step", "hog_batch")
+    for op in ops:
         assert op in out
+    assert f"wrote {js}" in out and f"wrote {png}" in out
+    w, h = _png_size(png)
+    assert w == 900 and h > 400
+    doc = json.loads(js.read_text())
+    env = doc["environment"]
+    assert env["quick"] is True and env["threads"] >= 1 and env["machine"]
+    assert env["simd_level"] in ("baseline", "avx2", "avx512")
+    assert len(doc["results"]) == 9
+    for r, op in zip(doc["results"][:4], ops[:2] * 2):
+        assert r["operation"].startswith(op)
+    for r in doc["results"]:
+        assert r["fastloss_s"] > 0 and r["numpy_s"] > 0
+        assert r["ratio_numpy"] == pytest.approx(r["numpy_s"] / r["fastloss_s"])
+        assert (r["torch_s"] is None) == (r["ratio_torch"] is None)
+
+
+def test_loss_curve_ticks_are_labelled_where_the_curve_is():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (narrow, wide) = plt.subplots(1, 2)
+    cli._log_ticks(narrow, [0.31, 0.22, 0.25, 0.2])  # a factor < 3: a linear axis
+    assert narrow.get_yscale() == "linear"
+    # the SVM's curve: 9 at the start, then 0.2-0.3
+    h = np.r_[9.0, 3.0, np.random.default_rng(0).uniform(0.2, 0.3, 500)]
+    wide.plot(h)
+    cli._log_ticks(wide, h)
+    fig.canvas.draw()
+    assert wide.get_yscale() == "log"
+    lo, hi = wide.get_ylim()
+    labels = [t.get_text() for t in wide.get_yticklabels()
+              if lo <= t.get_position()[1] <= hi and t.get_text()]
+    assert {"0.2", "0.3", "0.5", "1", "2", "3", "5"} <= set(labels), labels
+    plt.close(fig)
+
+
+def test_help_version_and_unknown_options(capsys):
+    for argv in ([], ["train"], ["bench"], ["gradcheck"], ["config"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main([*argv, "--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        usage, description = out.split("\n\n")[:2]
+        assert usage.startswith("usage: fastloss" + "".join(f" {a}" for a in argv))
+        assert len(description.split()) >= 8, out  # a sentence, not just the options
+        assert "``" not in out and ":func:" not in out
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    import fastloss
+
+    assert capsys.readouterr().out == f"fastloss {fastloss.__version__}\n"
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--bogus"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: fastloss train ") and "unrecognized arguments: --bogus" in err
 
 
 def test_gradcheck(capsys):

@@ -82,3 +82,20 @@ def softmax_linear(
     )
     assert abs(total - (data + reg)) <= 1e-12 * abs(total)
     return total, dW
+
+
+def annotated_api(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
+    """The public, annotated functions (mypy --strict without --allow-untyped-calls)."""
+    loss, _dscores = fastloss.multiclass_hinge(scores, y, margin=1.0)
+    ce = fastloss.softmax_cross_entropy(scores, y, label_smoothing=0.1, grad=False)
+    p: npt.NDArray[np.floating[Any]] = fastloss.softmax(scores, axis=-1)
+    W = np.zeros((scores.shape[1], 3))
+    total, dW = fastloss.linear_loss(W, scores, y, loss="hinge", reg=1e-3)
+    opt = fastloss.SGD([W], lr=0.1, momentum=0.9)
+    opt.step([dW])
+    err: float = fastloss.grad_check_sparse(
+        lambda w: float(fastloss.svm_loss_vectorized(w, scores, y, 0.0)[0]), W, dW
+    )
+    feats = fastloss.features.hog_batch(np.zeros((2, 16, 16)))
+    fastloss.show_config()
+    return float(loss) + float(ce) + float(p.sum()) + float(total) + err + float(feats.sum())

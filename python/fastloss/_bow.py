@@ -9,6 +9,7 @@ does not (``fastloss.features.BagOfWords`` loads it on first use).
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -69,7 +70,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
     n_words : int, number of codewords K (default 100)
     patch_size : int, patches of patch_size x patch_size pixels (default 3)
     stride : int, pixels between patches (default 1)
-    encoding : "triangle" (max(0, mean_k d - d_k), d_k the distances to the codewords) or
+    encoding : "triangle" (``max(0, mean_k d - d_k)``, ``d_k`` the distances to the codewords) or
         "hard" (one-hot of the nearest codeword, the lowest index on a tie)
     pooling : "quadrants" (sums over the image's four quadrants: 4 K features) or "sum"
         (over the whole image: K features)
@@ -86,7 +87,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
     codebook_ : (n_words, patch_dim) float64, the codewords in whitened space
     mean_ : (patch_dim,) float64, the mean normalised patch (zeros when not whiten)
     whitening_ : (patch_dim, patch_dim) float64, the symmetric ZCA matrix Z (the identity
-        when not whiten); a patch x is encoded as (normalise(x) - mean_) @ Z
+        when not whiten); a patch x is encoded as ``(normalise(x) - mean_) @ Z``
     patch_dim_ : int, patch_size**2 * channels
     n_channels_ : int, 1 (grayscale) or 3 (colour)
 
@@ -102,17 +103,17 @@ class BagOfWords(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_words=100,
-        patch_size=3,
-        stride=1,
-        encoding="triangle",
-        pooling="quadrants",
-        whiten=True,
-        contrast_eps=10.0,
-        max_patches=100_000,
-        random_state=None,
-        n_threads=None,
-    ):
+        n_words: int = 100,
+        patch_size: int = 3,
+        stride: int = 1,
+        encoding: str = "triangle",
+        pooling: str = "quadrants",
+        whiten: bool = True,
+        contrast_eps: float = 10.0,
+        max_patches: int = 100_000,
+        random_state: Any = None,
+        n_threads: int | None = None,
+    ) -> None:
         self.n_words = n_words
         self.patch_size = patch_size
         self.stride = stride
@@ -146,7 +147,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
             )
         return (H - p) // s + 1, (W - p) // s + 1
 
-    def fit(self, images, y=None):
+    def fit(self, images: Any, y: Any = None) -> BagOfWords:
         """Fit the whitening and the codebook on a random sample of the images' patches."""
         from sklearn.cluster import KMeans
 
@@ -221,13 +222,13 @@ class BagOfWords(TransformerMixin, BaseEstimator):
             return out
         return res
 
-    def transform(self, images):
+    def transform(self, images: Any) -> Any:
         """Features (N, 4 n_words) ("quadrants") or (N, n_words) ("sum") of the images."""
         check_is_fitted(self, "codebook_")
         a, C = _images(images)
         return self._encode(a, C)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
         """"top_left_word0", ..., "bottom_right_word{K-1}" ("quadrants"), or "word0", ...
         ("sum")."""
         check_is_fitted(self, "codebook_")

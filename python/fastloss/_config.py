@@ -12,7 +12,16 @@ from . import _core
 
 
 def build_info() -> dict[str, Any]:
-    """A dict describing the build and the run time choices (SIMD level, threads)."""
+    """The build and the run-time choices, as a dict.
+
+    Returns
+    -------
+    dict
+        Keys include ``"version"``, ``"compiler"``, ``"cxx_flags"``, ``"isa_active"`` (the
+        SIMD level in use: ``"baseline"``, ``"avx2"`` or ``"avx512"``), ``"isa_compiled"``
+        (a list), ``"isa_best"`` (the best level this CPU supports), ``"openmp"``,
+        ``"max_threads"`` (the default thread count), ``"python"`` and ``"numpy"``.
+    """
     info: dict[str, Any] = dict(_core.build_info())
     info["isa_compiled"] = info["isa_compiled"].split()
     info["python"] = sys.version.split()[0]
@@ -32,7 +41,11 @@ def _forced(i: dict[str, Any]) -> str:
 
 
 def show_config() -> None:
-    """Print the version, compiler and flags, SIMD level in use, and threading."""
+    """Print the version, the compiler and its flags, the SIMD level in use and threads.
+
+    The same as ``fastloss config`` on the command line; ``build_info()`` returns the
+    values as a dict.
+    """
     i = build_info()
     lines = [
         f"fastloss {i['version']}",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
@@ -35,7 +37,7 @@ INT_MAX = 2**31 - 1  # the kernels take sizes and counts as C ints
 INT64_MAX = 2**63 - 1
 
 
-def float_array(x, name):
+def float_array(x: Any, name: str) -> NDArray[Any]:
     """``x`` as an ndarray of native float32 or float64, by the dtype rules of the API.
 
     float32/float64 stay as they are; other real numbers (integers, float16, longdouble)
@@ -120,7 +122,10 @@ def scores_2d(x, name="scores"):
     return a
 
 
-def labels(y, n, name="y", ref=("scores", None), n_classes=None, rows=None):
+def labels(
+    y: Any, n: int, name: str = "y", ref: Any = ("scores", None), n_classes: Any = None,
+    rows: Any = None,
+) -> NDArray[Any]:
     """``y`` as a contiguous int64 vector of length n (values are checked by the kernels,
     except uint64 values above int64's range, checked here among the labels of ``rows``
     (all by default), naming the first label >= n_classes when given, as the kernels do)."""
@@ -350,7 +355,7 @@ def integer(x, name, lo=None):
     return n
 
 
-def inplace_float_array(x, name):
+def inplace_float_array(x: Any, name: str) -> NDArray[Any]:
     """``x`` itself, checked to be a NumPy array of float32/float64 that can be written in
     place: an array that will be updated must be the caller's own, never a converted copy.
     """

@@ -13,6 +13,7 @@ This module imports scikit-learn; ``import fastloss`` does not (the classes are 
 first use of ``fastloss.LinearSVM`` / ``fastloss.Softmax``).
 
 Training, in one place (``_sgd``):
+
 - the objective is ``linear_loss``: mean data loss over a minibatch + reg * sum(W**2)
   (CS231n's convention; scikit-learn's ``C`` is ``1 / (2 * reg * n_samples)``), the
   intercept is not regularized;
@@ -42,6 +43,7 @@ import copy
 import math
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from ._extras import translate
@@ -177,22 +179,22 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        learning_rate=0.1,
-        reg=1e-3,
-        num_iters=300,
-        batch_size=200,
-        momentum=0.9,
-        lr_decay=1.0,
-        fit_intercept=True,
-        solver="sgd",
-        max_iter=100,
-        tol=1e-4,
-        class_weight=None,
-        warm_start=False,
-        random_state=None,
-        verbose=False,
-        n_threads=None,
-    ):
+        learning_rate: float = 0.1,
+        reg: float = 1e-3,
+        num_iters: int = 300,
+        batch_size: int = 200,
+        momentum: float = 0.9,
+        lr_decay: float = 1.0,
+        fit_intercept: bool = True,
+        solver: str = "sgd",
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        class_weight: Any = None,
+        warm_start: bool = False,
+        random_state: Any = None,
+        verbose: bool = False,
+        n_threads: int | None = None,
+    ) -> None:
         self.learning_rate = learning_rate
         self.reg = reg
         self.num_iters = num_iters
@@ -561,7 +563,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         return X @ self.coef_.T + self.intercept_
 
     def decision_function(self, X):
-        """Class scores X @ coef_.T + intercept_, (N, C); for two classes the (N,) margin
+        """Class scores ``X @ coef_.T + intercept_``, (N, C); for two classes the (N,) margin
         of the second class over the first, as scikit-learn's linear models."""
         s = self._scores(X)
         if s.shape[1] == 2:
@@ -684,23 +686,23 @@ class LinearSVM(_LinearClassifier):
 
     def __init__(
         self,
-        learning_rate=0.01,
-        reg=0.03,
-        num_iters=1000,
-        batch_size=200,
-        momentum=0.9,
-        lr_decay=1.0,
-        fit_intercept=True,
-        squared=False,
-        solver="sgd",
-        max_iter=100,
-        tol=1e-4,
-        class_weight=None,
-        warm_start=False,
-        random_state=None,
-        verbose=False,
-        n_threads=None,
-    ):
+        learning_rate: float = 0.01,
+        reg: float = 0.03,
+        num_iters: int = 1000,
+        batch_size: int = 200,
+        momentum: float = 0.9,
+        lr_decay: float = 1.0,
+        fit_intercept: bool = True,
+        squared: bool = False,
+        solver: str = "sgd",
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        class_weight: Any = None,
+        warm_start: bool = False,
+        random_state: Any = None,
+        verbose: bool = False,
+        n_threads: int | None = None,
+    ) -> None:
         super().__init__(
             learning_rate=learning_rate, reg=reg, num_iters=num_iters, batch_size=batch_size,
             momentum=momentum, lr_decay=lr_decay, fit_intercept=fit_intercept, solver=solver,
@@ -722,14 +724,14 @@ class Softmax(_LinearClassifier):
 
     _loss = "softmax"
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> Any:
         """Class probabilities, (N, C), the softmax of the scores (rows sum to 1)."""
         s = self._scores(X)
         if _is_dask(s):
             return s.map_blocks(softmax, dtype=s.dtype)
         return softmax(s)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Any) -> Any:
         """The logarithm of ``predict_proba``, computed stably."""
         from .losses import log_softmax
 

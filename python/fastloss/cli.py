@@ -1,4 +1,4 @@
-"""The command line: ``python -m fastloss`` (also installed as ``fastloss``).
+"""The command line: python -m fastloss (also installed as fastloss).
 
     fastloss train      train LinearSVM and Softmax on a data set (digits by default)
     fastloss bench      every kernel against the NumPy reference (and PyTorch), medians
@@ -16,6 +16,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -196,6 +197,26 @@ def _search(name, args, Xtr, ytr, Xval, yval):
     return best[1], best[2]
 
 
+def _log_ticks(ax, values):
+    """A log y axis whose ticks are labelled in plain numbers (1, 2, 3, 5 per decade when
+    the data span at most two decades, 1, 2, 5 up to three, else every decade); a linear axis when the data span
+    less than a factor of 3, where a log axis would show no labelled tick at all."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0 or v.max() < 3 * v.min():
+        ax.set_ylabel("loss")
+        return
+    ax.set_yscale("log")
+    ax.set_ylabel("loss (log scale)")
+    decades = np.log10(v.max() / v.min())
+    subs = (1.0, 2.0, 3.0, 5.0) if decades <= 2 else (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _search_reg(name, args, base, Xtr, ytr, Xval, yval):
     """L-BFGS has no step size: a grid over reg alone (1e-3 to 1e2 times the default);
     prints the validation accuracies and returns the best reg."""
@@ -243,8 +264,8 @@ def _plot_losses(results, path):
             ax.plot(np.arange(k - 1, len(h)), sm, lw=1.5, label=f"mean of {k}")
         ax.set_title(f"{MODELS[name]} training loss")
         ax.set_xlabel("iteration")
-        ax.set_ylabel("loss (log scale)")
-        ax.set_yscale("log")
+        _log_ticks(ax, h)
+        ax.grid(which="major", alpha=0.3)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -263,18 +284,31 @@ def _plot_templates(model, name, image_shape, class_names, path):
     C = W.shape[0]
     w_min, w_max = W.min(), W.max()
     imgs = 255.0 * (W - w_min) / max(w_max - w_min, 1e-12)
-    fig, axes = plt.subplots(1, C, figsize=(1.3 * C, 1.7))
+    fig, axes = plt.subplots(1, C, figsize=(1.3 * C, 2.4))
     axes = np.atleast_1d(axes)
+    shown = None
     for c, ax in enumerate(axes):
         im = imgs[c].reshape(image_shape)
         if im.ndim == 3:
             ax.imshow(im.astype(np.uint8))
         else:
-            ax.imshow(im, cmap="gray", vmin=0, vmax=255)
+            shown = ax.imshow(im, cmap="gray", vmin=0, vmax=255)
         ax.set_title(str(class_names[c]), fontsize=9)
         ax.axis("off")
     fig.suptitle(f"{MODELS[name]}: learned weights, one template per class", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.25, 1, 1))
+    caption = ("bright: a large positive weight (the pixel raises the class's score); "
+               "dark: a negative one (it lowers it)")
+    if shown is not None:  # grayscale: a colour bar in the weights' own units
+        cax = fig.add_axes((0.3, 0.19, 0.4, 0.035))
+        cb = fig.colorbar(shown, cax=cax, orientation="horizontal")
+        ticks = [0.0, 127.5, 255.0]
+        cb.set_ticks(ticks, labels=[f"{w_min + t / 255 * (w_max - w_min):.2g}" for t in ticks])
+        cb.ax.tick_params(labelsize=7)
+        fig.text(0.295, 0.205, "weight", ha="right", va="center", fontsize=7)
+    else:
+        caption = "each colour channel rescaled over all classes; " + caption
+    fig.text(0.5, 0.015, caption, ha="center", fontsize=7.5)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -449,6 +483,16 @@ def cmd_bench(args):
     _print_row(rows[-1])
     print("medians; ratio = the other's time / fastloss's time (> 1: fastloss is faster); "
           "NumPy = fastloss.reference")
+    if args.json or args.plot:
+        from . import _benchreport
+
+        env = _benchreport.environment(torch.__version__ if torch else None, quick)
+        if args.json:
+            _benchreport.write_json(rows, env, args.json)
+            print(f"wrote {args.json}")
+        if args.plot:
+            _benchreport.plot(rows, env, args.plot)
+            print(f"wrote {args.plot}")
     return 0
 
 
@@ -592,9 +636,12 @@ def cmd_gradcheck(args):
 def _parser():
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="fastloss", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="fastloss", description="Fast multiclass SVM and softmax losses: train linear "
+        "classifiers, benchmark and check the kernels, show the build.",
+        epilog="Run 'fastloss COMMAND --help' for a command's options.")
     p.add_argument("--version", action="version", version=f"fastloss {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     t = sub.add_parser("train", help="train linear classifiers on a data set",
                        description="Split (stratified train/validation/test), standardize, "
                        "train LinearSVM and/or Softmax by minibatch SGD or L-BFGS, print "
@@ -602,15 +649,17 @@ def _parser():
     t.add_argument("--data", default="digits",
                    help="digits (default), cifar10:DIR (the CIFAR-10 python batches) or "
                    "FILE.npz (X, y or X_train, y_train, X_test, y_test)")
-    t.add_argument("--model", choices=["softmax", "svm", "both"], default="both")
+    t.add_argument("--model", choices=["softmax", "svm", "both"], default="both",
+                   help="which classifier to train (default: both)")
     t.add_argument("--features", choices=["raw", "hog+hist", "bow", "hog+hist+bow"],
-                   default="raw")
+                   default="raw", help="raw pixels (default), HOG plus a hue histogram, "
+                   "the bag of visual words, or all three")
     t.add_argument("--lr", type=float, help="learning rate (default: the model's, scaled "
                    "by 64 / number of features when there are more than 64)")
     t.add_argument("--reg", type=float, help="L2 regularization strength")
     t.add_argument("--iters", type=int, help="SGD iterations")
-    t.add_argument("--batch-size", type=int, dest="batch_size")
-    t.add_argument("--momentum", type=float)
+    t.add_argument("--batch-size", type=int, dest="batch_size", help="rows per minibatch")
+    t.add_argument("--momentum", type=float, help="SGD momentum (PyTorch's rule)")
     t.add_argument("--solver", choices=["sgd", "lbfgs"], default="sgd",
                    help="sgd (minibatch SGD, default) or lbfgs (full-batch L-BFGS; LinearSVM "
                    "then uses the squared hinge)")
@@ -621,18 +670,33 @@ def _parser():
                    "validation accuracy")
     t.add_argument("--out", default="fastloss-out", help="folder for the pictures "
                    "(default ./fastloss-out)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the split and the fits")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    b = sub.add_parser("bench", help="benchmark every kernel against NumPy (and PyTorch)")
+    b = sub.add_parser("bench", help="benchmark every kernel against NumPy (and PyTorch)",
+                       description="Time every kernel (losses, linear_loss, SGD, HOG) "
+                       "against the plain NumPy reference and, when installed, PyTorch; "
+                       "print medians and ratios.")
     b.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats")
-    g = sub.add_parser("gradcheck", help="check every kernel's analytic gradient")
-    g.add_argument("--seed", type=int, default=0)
-    sub.add_parser("config", help="print the build configuration")
+    b.add_argument("--plot", metavar="FILE.png", help="also draw the ratios as a bar chart")
+    b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    g = sub.add_parser("gradcheck", help="check every kernel's analytic gradient",
+                       description="Compare every kernel's analytic gradient with centred "
+                       "(or five-point) differences at random entries, in float64; exit "
+                       "non-zero when a check fails.")
+    g.add_argument("--seed", type=int, default=0, help="seed of the entries checked")
+    sub.add_parser("config", help="print the build configuration",
+                   description="Print the version, compiler, flags, SIMD level and "
+                   "threads, as fastloss.show_config().")
+    p.commands = sub.choices
     return p
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a command's unknown option: that command's usage, not the top level's
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "config":
         from . import show_config
 

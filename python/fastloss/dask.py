@@ -17,6 +17,7 @@ weights once, then runs every L-BFGS iteration as one distributed ``linear_loss`
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -185,9 +186,10 @@ def _partials(X, y, sw, wv, *, D, C, has_b, cw, grad, opts):
     return parts.sum(axis=0)
 
 
-def linear_loss(W, X, y, *, loss="softmax", reg=0.0, penalty="l2", l1_ratio=0.5, b=None,
-                sample_weight=None, class_weight=None, reduction="mean", grad=True,
-                n_threads=None, **options):
+def linear_loss(W: Any, X: Any, y: Any, *, loss: str = "softmax", reg: float = 0.0,
+                penalty: str = "l2", l1_ratio: float = 0.5, b: Any = None,
+                sample_weight: Any = None, class_weight: Any = None, reduction: str = "mean",
+                grad: bool = True, n_threads: int | None = None, **options: Any) -> Any:
     """``fastloss.linear_loss`` over a dask array X (N, D) chunked along rows (a
     column-chunked X is rechunked to whole rows), with y (and sample_weight) dask or NumPy
     vectors of length N (rechunked as X's rows). Returns what the in-memory call returns
@@ -274,8 +276,9 @@ class DaskObjective:
     """The L-BFGS objective (``fastloss._solvers``) over persisted dask arrays: one
     distributed ``linear_loss`` per evaluation."""
 
-    def __init__(self, X, y, *, loss, reg, squared=False, sample_weight=None,
-                 class_weight=None, n_threads=None):
+    def __init__(self, X: Any, y: Any, *, loss: str, reg: float, squared: bool = False,
+                 sample_weight: Any = None, class_weight: Any = None,
+                 n_threads: int | None = None) -> None:
         self.X, self.y, self.dtype = X, y, X.dtype
         self.kw = dict(loss=loss, reg=reg, sample_weight=sample_weight,
                        class_weight=class_weight, n_threads=n_threads)

@@ -13,13 +13,15 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 __all__ = ["load_digits", "load_cifar10", "load_cifar10_batch", "load_npz"]
 
 
-def load_digits():
+def load_digits() -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
     """scikit-learn's digits: ``(X, y, images)``, X float64 (1797, 64) with pixel values
     0..16, y int64 (1797,) in 0..9, images float64 (1797, 8, 8) (row i of X is images[i]
     flattened)."""
@@ -33,7 +35,7 @@ def load_digits():
             np.asarray(d.images, np.float64))
 
 
-def load_cifar10_batch(path):
+def load_cifar10_batch(path: str | os.PathLike[str]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """One CIFAR-10 python batch: ``(X, y)``, X uint8 (N, 32, 32, 3), y int64 (N,).
 
     The file is a pickled dict with ``b"data"``: (N, 3072) uint8, each row the red, green
@@ -66,7 +68,9 @@ def load_cifar10_batch(path):
     return np.ascontiguousarray(X), y
 
 
-def load_cifar10(folder, *, dtype=np.uint8):
+def load_cifar10(
+    folder: str | os.PathLike[str], *, dtype: DTypeLike = np.uint8
+) -> tuple[NDArray[Any], NDArray[np.int64], NDArray[Any], NDArray[np.int64]]:
     """CIFAR-10 from the folder of its python batches (``cifar-10-batches-py``):
     ``(X_train, y_train, X_test, y_test)``, X (N, 32, 32, 3) (uint8 by default, or
     ``dtype`` such as np.float32 with values 0..255), y int64. Reads ``data_batch_1`` ..
@@ -90,7 +94,7 @@ def load_cifar10(folder, *, dtype=np.uint8):
     return (Xtr.astype(dtype, copy=False), ytr, Xte.astype(dtype, copy=False), yte)
 
 
-def load_npz(path):
+def load_npz(path: str | os.PathLike[str]) -> dict[str, NDArray[Any]]:
     """Arrays from a ``.npz`` file, as a dict with the keys found:
 
     - ``X`` and ``y``: one data set (the caller splits it), or

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import numbers
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import _core
 from . import _validate as v
+from ._typing import ArrayLike, FloatArray
 
 __all__ = [
     "BagOfWords",  # noqa: F822 (loaded lazily by __getattr__)
@@ -110,23 +112,43 @@ def _hog_stack(stack, args, feature_vector, n_threads):
 
 
 def hog(
-    image,
+    image: ArrayLike,
     *,
-    orientations=9,
-    pixels_per_cell=(8, 8),
-    cells_per_block=(3, 3),
-    block_norm="L2-Hys",
-    transform_sqrt=False,
-    feature_vector=True,
-):
-    """Histogram of oriented gradients of a 2-D grayscale image: ``skimage.feature.hog``.
+    orientations: int = 9,
+    pixels_per_cell: tuple[int, int] = (8, 8),
+    cells_per_block: tuple[int, int] = (3, 3),
+    block_norm: str = "L2-Hys",
+    transform_sqrt: bool = False,
+    feature_vector: bool = True,
+) -> FloatArray:
+    """Histogram of oriented gradients of a 2-D grayscale image, as ``skimage.feature.hog``.
 
-    The same arguments and the same numbers as scikit-image (orientations,
-    pixels_per_cell, cells_per_block, block_norm "L1" / "L1-sqrt" / "L2" / "L2-Hys",
-    transform_sqrt, feature_vector). float32 images give float32 features, uint8 and
-    float64 images float64. Returns the feature vector, or with ``feature_vector=False`` an
-    array of shape (n_blocks_row, n_blocks_col, cells_per_block[0], cells_per_block[1],
-    orientations). For many images use ``hog_batch``.
+    The same arguments and the same numbers as scikit-image. For many images use
+    ``hog_batch``.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W)
+        A grayscale image: uint8, float32 or float64 (other integers become float64).
+    orientations : int, default 9
+        Number of orientation bins.
+    pixels_per_cell : (int, int), default (8, 8)
+        Size of a cell in pixels.
+    cells_per_block : (int, int), default (3, 3)
+        Size of a normalization block in cells.
+    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default "L2-Hys"
+        The block normalization.
+    transform_sqrt : bool, default False
+        Take the square root of the image first (gamma compression).
+    feature_vector : bool, default True
+        Return a flat vector.
+
+    Returns
+    -------
+    ndarray
+        The feature vector (float32 for float32 images, else float64), or with
+        ``feature_vector=False`` an array of shape (n_blocks_row, n_blocks_col,
+        cells_per_block[0], cells_per_block[1], orientations).
     """
     args = _hog_args(orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt)
     feature_vector = v.flag(feature_vector, "feature_vector")
@@ -140,21 +162,33 @@ def hog(
 
 
 def hog_batch(
-    images,
+    images: ArrayLike,
     *,
-    orientations=9,
-    pixels_per_cell=(8, 8),
-    cells_per_block=(3, 3),
-    block_norm="L2-Hys",
-    transform_sqrt=False,
-    feature_vector=True,
-    n_threads=None,
-):
-    """``hog`` of every image of an (N, H, W) grayscale stack in one threaded call.
+    orientations: int = 9,
+    pixels_per_cell: tuple[int, int] = (8, 8),
+    cells_per_block: tuple[int, int] = (3, 3),
+    block_norm: str = "L2-Hys",
+    transform_sqrt: bool = False,
+    feature_vector: bool = True,
+    n_threads: int | None = None,
+) -> FloatArray:
+    """``hog`` of every image of a grayscale stack, in one threaded call.
 
-    Returns (N, F) (row i is ``hog(images[i], ...)``), or (N, n_blocks_row, n_blocks_col,
-    cells_per_block[0], cells_per_block[1], orientations) with ``feature_vector=False``.
-    ``n_threads``: None or -1 for every core; the result does not depend on it.
+    Parameters
+    ----------
+    images : array_like, shape (N, H, W)
+        Grayscale images.
+    orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt, feature_vector
+        As in ``hog``.
+    n_threads : int, optional
+        None or -1 for every core; the result does not depend on it.
+
+    Returns
+    -------
+    ndarray
+        (N, F), row i is ``hog(images[i], ...)``; with ``feature_vector=False``, (N,
+        n_blocks_row, n_blocks_col, cells_per_block[0], cells_per_block[1],
+        orientations).
     """
     args = _hog_args(orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt)
     feature_vector = v.flag(feature_vector, "feature_vector")
@@ -182,16 +216,25 @@ def _cs231n_hog_stack(stack, name):
     return stack, (H // _CELL) * (W // _CELL) * _ORIENT
 
 
-def hog_feature(im):
+def hog_feature(im: ArrayLike) -> FloatArray:
     """CS231n's ``hog_feature``: HOG of an RGB (H, W, 3) or grayscale (H, W) image.
 
     CS231n's definition: gray = rgb @ [0.299, 0.587, 0.144]; forward differences (zero in
-    the last column/row); orientation arctan2(gy, gx + 1e-15) in degrees + 90, binned into 9
-    bins of 20 degrees over (0, 180) (so gradients pointing left are not counted); each
-    bin's magnitudes averaged over 8 x 8 cells, without block normalization. Returns
-    float64 of length (H // 8) * (W // 8) * 9, in CS231n's order (cell column, cell row,
-    orientation): 144 values for a 32 x 32 image. CS231n's code only works for square
-    images with H % 8 <= 4; here any size >= 8 x 8 works.
+    the last column/row); orientation ``arctan2(gy, gx + 1e-15)`` in degrees + 90, binned
+    into 9 bins of 20 degrees over (0, 180) (so gradients pointing left are not counted);
+    each bin's magnitudes averaged over 8 x 8 cells, without block normalization.
+
+    Parameters
+    ----------
+    im : array_like, shape (H, W, 3) or (H, W)
+        An image of at least 8 x 8 pixels (CS231n's code needs square images with
+        H % 8 <= 4; any size works here).
+
+    Returns
+    -------
+    ndarray
+        float64 of length (H // 8) * (W // 8) * 9, in CS231n's order (cell column, cell
+        row, orientation): 144 values for a 32 x 32 image.
     """
     a = _pixels(im, "im")
     if a.ndim not in (2, 3):
@@ -246,14 +289,31 @@ def _hue_error(err, images, xmax, batch):
     )
 
 
-def color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):
-    """CS231n's ``color_histogram_hsv``: a histogram of the hue of an RGB (H, W, 3) image.
+def color_histogram_hsv(
+    im: ArrayLike, nbin: int = 10, xmin: float = 0, xmax: float = 255, normalized: bool = True
+) -> FloatArray:
+    """CS231n's ``color_histogram_hsv``: a histogram of the hue of an RGB image.
 
     The hue is matplotlib's ``rgb_to_hsv(im / xmax)[..., 0] * xmax`` (0 for gray pixels);
     the result is CS231n's ``np.histogram(hue, bins=np.linspace(xmin, xmax, nbin + 1),
-    density=normalized)[0] * np.diff(bin_edges)``: the fraction of the pixels in each bin
-    when normalized, else the counts times the bin width. float64, length nbin. A value
-    outside [0, xmax] raises ValueError, as matplotlib does.
+    density=normalized)[0] * np.diff(bin_edges)``.
+
+    Parameters
+    ----------
+    im : array_like, shape (H, W, 3)
+        An RGB image with values in [0, xmax] (a value outside is a ValueError, as in
+        matplotlib).
+    nbin : int, default 10
+        Number of bins.
+    xmin, xmax : float, default 0 and 255
+        The range of the bins, and the largest pixel value.
+    normalized : bool, default True
+        Fractions of the pixels rather than counts times the bin width.
+
+    Returns
+    -------
+    ndarray
+        float64, length nbin.
     """
     a = _pixels(im, "im")
     edges, hi, normalized, single = _hue_args(nbin, xmin, xmax, normalized, a.dtype)
@@ -315,18 +375,36 @@ def _progress(total):
     return tqdm(total=total, desc="extract_features", unit="img")
 
 
-def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
+def extract_features(
+    imgs: ArrayLike,
+    feature_fns: Sequence[Callable[..., Any]],
+    verbose: bool = False,
+    *,
+    n_threads: int | None = None,
+) -> FloatArray:
     """CS231n's ``extract_features``: apply feature functions to every image and stack them.
 
-    ``imgs``: (N, H, W, C) or (N, H, W) images; ``feature_fns``: callables taking one image
-    ``imgs[i].squeeze()`` and returning a 1-D feature vector. Returns float64 (N, F_1 + ...
-    + F_k), row i the concatenation of the features of image i. fastloss's own
-    ``hog_feature`` and ``color_histogram_hsv`` (also as ``functools.partial`` with
-    keyword arguments) and a fitted ``BagOfWords`` (the instance or its ``transform``:
-    its features of each image) run over the whole stack in C++ (threaded, ``n_threads`` as
-    elsewhere); any other callable is called once per image. ``verbose``: a progress bar
-    (tqdm when installed, else a line every 1000 images). N == 0 gives an (0, F) array when
-    every F is known without an image, else CS231n's ``np.array([])``.
+    Parameters
+    ----------
+    imgs : array_like, shape (N, H, W, C) or (N, H, W)
+        The images.
+    feature_fns : sequence of callables
+        Each takes one image ``imgs[i].squeeze()`` and returns a 1-D feature vector.
+        fastloss's own ``hog_feature`` and ``color_histogram_hsv`` (also as
+        ``functools.partial`` with keyword arguments) and a fitted ``BagOfWords`` (the
+        instance or its ``transform``) run over the whole stack in C++; any other
+        callable is called once per image.
+    verbose : bool, default False
+        A progress bar (tqdm when installed, else a line every 1000 images).
+    n_threads : int, optional
+        None or -1 for every core; the result does not depend on it.
+
+    Returns
+    -------
+    ndarray
+        float64 (N, F_1 + ... + F_k), row i the concatenation of image i's features. N == 0
+        gives an (0, F) array when every F is known without an image, else CS231n's
+        ``np.array([])``.
     """
     verbose = v.flag(verbose, "verbose")
     nt = v.threads(n_threads)
@@ -351,7 +429,8 @@ def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
     if any(plans):
         stack = _pixels(arr, "imgs")
         stack = stack.reshape((n,) + tuple(d for d in stack.shape[1:] if d != 1))
-    kernels, dims = [], []
+    kernels: list[Any] = []
+    dims: list[Any] = []
     for k, (fn, plan) in enumerate(zip(fns, plans)):
         if plan is None:
             kernels.append(None)
@@ -374,7 +453,7 @@ def extract_features(imgs, feature_fns, verbose=False, *, n_threads=None):
             dims.append(F)
         else:
             kw = {**_HUE_DEFAULTS, **plan[1]}
-            edges, hi, normalized, single = _hue_args(**kw, dtype=stack.dtype)
+            edges, hi, normalized, single = _hue_args(**kw, dtype=stack.dtype)  # type: ignore[union-attr]
             st = _hue_stack(stack, "imgs")
             kernels.append(
                 functools.partial(_run_hue, st, edges, hi, normalized, single, kw["xmax"])

@@ -8,10 +8,13 @@ change; each entry is put back bit for bit afterwards, even when ``f`` raises.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from . import _validate as v
 from . import losses as _losses
+from ._typing import ArrayLike, FloatArray
 
 __all__ = ["numerical_gradient", "grad_check_sparse", "check_gradient"]
 
@@ -46,12 +49,24 @@ def _centred(f, x, ix, h):
     return (fp - fm) / (xp - xm)
 
 
-def numerical_gradient(f, x, *, h=1e-5):
-    """The centred-difference gradient of ``f`` (returning a float) at ``x``, every entry.
+def numerical_gradient(f: Callable[[FloatArray], Any], x: FloatArray, *, h: float = 1e-5) -> FloatArray:
+    """The centred-difference gradient of ``f`` at ``x``, at every entry.
 
-    ``x`` must be a writable float32/float64 NumPy array; it is perturbed in place and left
-    exactly as it was found. Returns an array of x's shape and dtype. Costs 2 * x.size
-    calls of f.
+    Parameters
+    ----------
+    f : callable
+        ``f(x)`` returns a float (or a NumPy scalar).
+    x : ndarray
+        A writable float32/float64 array; it is perturbed in place, one entry at a time,
+        and left exactly as it was found.
+    h : float, default 1e-5
+        The step.
+
+    Returns
+    -------
+    ndarray
+        ``(f(x + h e_k) - f(x - h e_k)) / 2h`` for every entry k, of x's shape and dtype.
+        Costs ``2 * x.size`` calls of f.
     """
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
@@ -67,14 +82,42 @@ def _relative_error(a, n):
     return abs(a - n) / max(abs(a) + abs(n), _TINY)
 
 
-def grad_check_sparse(f, x, analytic_grad, *, num_checks=10, h=1e-5, seed=None, verbose=False):
-    """Compare ``analytic_grad`` with the centred difference at ``num_checks`` random
-    entries of ``x`` (distinct entries; all of them when x has fewer).
+def grad_check_sparse(
+    f: Callable[[FloatArray], Any],
+    x: FloatArray,
+    analytic_grad: ArrayLike,
+    *,
+    num_checks: int = 10,
+    h: float = 1e-5,
+    seed: int | np.random.Generator | None = None,
+    verbose: bool = False,
+) -> float:
+    """Compare ``analytic_grad`` with the centred difference at random entries of ``x``.
 
-    Returns the largest relative error |a - n| / max(|a| + |n|, tiny) over those entries
-    (NaN if any is NaN). Rules of thumb (CS231n notes): below 1e-7 the gradient is right;
-    1e-7 to 1e-4 is suspicious unless the loss has kinks (the hinge) near the point; above
-    1e-2 it is wrong. ``verbose`` prints each entry as CS231n's version does.
+    Parameters
+    ----------
+    f : callable
+        ``f(x)`` returns a float.
+    x : ndarray
+        A writable float32/float64 array, perturbed in place and restored.
+    analytic_grad : array_like
+        The gradient to check, of x's shape.
+    num_checks : int, default 10
+        Number of distinct entries (all of them when x has fewer).
+    h : float, default 1e-5
+        The step.
+    seed : None, int or numpy.random.Generator
+        Which entries.
+    verbose : bool, default False
+        Print each entry, as CS231n's version does.
+
+    Returns
+    -------
+    float
+        The largest relative error ``abs(a - n) / max(abs(a) + abs(n), tiny)`` over those
+        entries (NaN if any is NaN). Rules of thumb (CS231n's notes): below 1e-7 the
+        gradient is right; 1e-7 to 1e-4 is suspicious unless the loss has kinks (the
+        hinge) near the point; above 1e-2 it is wrong.
     """
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
@@ -136,19 +179,42 @@ def _verdict(err):
     return "WRONG (1e-4 or more)"
 
 
-def check_gradient(loss, x, /, *args, num_checks=10, h=1e-5, seed=None, verbose=True, **kwargs):
-    """Check a fastloss loss's analytic gradient against centred differences.
+def check_gradient(
+    loss: str | Callable[..., Any],
+    x: ArrayLike,
+    /,
+    *args: Any,
+    num_checks: int = 10,
+    h: float = 1e-5,
+    seed: int | np.random.Generator | None = None,
+    verbose: bool = True,
+    **kwargs: Any,
+) -> float:
+    """Check a loss's analytic gradient against centred differences.
 
-    ``loss``: a name ("multiclass_hinge"/"hinge"/"svm", "softmax_cross_entropy"/
-    "softmax"/"cross_entropy") or any function called as ``loss(x, *args, **kwargs)`` that
-    returns ``(loss, dx, ...)``, the gradient in its first argument. ``x`` (the scores) is
-    copied (float32/float64 kept, other numbers as float64): the caller's array is never
-    perturbed; use float64 for errors below 1e-7. Prints a short report when ``verbose``
-    and returns the largest relative error over ``num_checks`` random entries.
+    Parameters
+    ----------
+    loss : str or callable
+        A name (``"multiclass_hinge"``/``"hinge"``/``"svm"``,
+        ``"softmax_cross_entropy"``/``"softmax"``/``"cross_entropy"``) or any function
+        called as ``loss(x, *args, **kwargs)`` that returns ``(loss, dx, ...)``, the
+        gradient in its first argument.
+    x : array_like
+        The point (the scores); copied, so the caller's array is never perturbed
+        (float32/float64 kept, other numbers as float64; use float64 for errors below
+        1e-7).
+    *args, **kwargs
+        Passed to the function (``loss=`` among the keywords: ``check_gradient(
+        fl.linear_loss, W, X, y, loss="hinge")``).
+    num_checks, h, seed
+        As in ``grad_check_sparse``.
+    verbose : bool, default True
+        Print a short report.
 
-    Example: ``check_gradient("softmax", scores, y, label_smoothing=0.1)``; keywords go to
-    the function, ``loss=`` among them: ``check_gradient(fl.linear_loss, W, X, y,
-    loss="hinge")``.
+    Returns
+    -------
+    float
+        The largest relative error over ``num_checks`` random entries.
     """
     fn, name = _loss_function(loss)
     x0 = v.float_array(x, "x")

@@ -1,12 +1,15 @@
-"""Model-level losses of a linear classifier: loss(X[indices] @ W + b, y[indices]) +
-reg * R(W) and its gradients, fused in one pass over X."""
+"""Model-level losses of a linear classifier: ``loss(X[indices] @ W + b, y[indices]) +
+reg * R(W)`` and its gradients, fused in one pass over X."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from . import _validate as v
+from ._typing import ArrayLike, FloatArray, Loss
 
 __all__ = [
     "linear_loss",
@@ -50,57 +53,101 @@ def _indices(indices, N):
 
 
 def linear_loss(
-    W,
-    X,
-    y,
+    W: ArrayLike,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    loss="softmax",
-    reg=0.0,
-    penalty="l2",
-    l1_ratio=0.5,
-    b=None,
-    sample_weight=None,
-    class_weight=None,
-    indices=None,
-    margin=1.0,
-    squared=False,
-    variant="weston_watkins",
-    label_smoothing=0.0,
-    reduction="mean",
-    grad=True,
-    return_dX=False,
-    method="auto",
-    memory_budget=32 << 20,
-    n_threads=None,
-    out=None,
-):
-    """Loss and gradient of a linear classifier with scores X[indices] @ W + b.
+    loss: str = "softmax",
+    reg: float = 0.0,
+    penalty: str = "l2",
+    l1_ratio: float = 0.5,
+    b: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    indices: ArrayLike | None = None,
+    margin: float = 1.0,
+    squared: bool = False,
+    variant: str = "weston_watkins",
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    grad: bool = True,
+    return_dX: bool = False,
+    method: str = "auto",
+    memory_budget: int = 32 << 20,
+    n_threads: int | None = None,
+    out: Any = None,
+) -> Any:
+    r"""Loss and gradients of a linear classifier with scores ``X[indices] @ W + b``.
 
-    loss = data_loss(X[indices] @ W + b, y[indices]) + reg * R(W), where data_loss is the
-    score-level ``softmax_cross_entropy`` (loss="softmax") or ``multiclass_hinge``
-    (loss="hinge", with margin, squared, variant) with the same weights and reduction
-    ("mean" or "sum"), and R(W) = sum W**2 (penalty="l2", gradient 2 reg W, as CS231n),
-    sum |W| ("l1"), or l1_ratio sum |W| + (1 - l1_ratio) sum W**2 ("elasticnet"). The bias
-    is never regularized. ``indices`` picks a minibatch of rows (repeats allowed) without
-    copying X[indices]. sample_weight and y are indexed along with X.
+    :math:`\mathrm{loss} = \mathrm{data\_loss}(X W + b, y) + \mathrm{reg} \cdot R(W)`,
+    where the data loss is ``softmax_cross_entropy`` (``loss="softmax"``) or
+    ``multiclass_hinge`` (``loss="hinge"``) of the rows taken, with the same weights and
+    reduction, and :math:`R(W) = \sum W^2` (``"l2"``, gradient :math:`2\,\mathrm{reg}\,W`
+    as in CS231n), :math:`\sum |W|` (``"l1"``) or
+    :math:`\rho \sum |W| + (1 - \rho) \sum W^2` (``"elasticnet"``, :math:`\rho` =
+    ``l1_ratio``). The bias is never regularized.
 
-    One pass over X in C++: each block of rows' scores, loss rows, X_b^T dS (and dS W^T
-    for dX) are computed while the block is in cache; no N x C array exists, and the
-    extra memory is bounded (packed W, and at most 64 MB of per-chunk dW partials). Every
-    product sums in a fixed order, so the bits do not depend on the number of threads,
-    OpenMP's or the BLAS's (no BLAS is called). ``method`` ("auto", "fused", "chunked")
-    and ``memory_budget`` are accepted for compatibility and give the same results;
-    return_dX=True needs method "auto" or "chunked".
+    Parameters
+    ----------
+    W : array_like, shape (D, C)
+        Weights.
+    X : array_like, shape (N, D)
+        Data, one row per sample.
+    y : array_like, shape (N,) or (N, C)
+        Integer labels in ``[0, C)`` (or soft targets for ``loss="softmax"``).
+    loss : {"softmax", "hinge"}, default "softmax"
+        The data loss.
+    reg : float, default 0.0
+        Regularization strength, >= 0.
+    penalty : {"l2", "l1", "elasticnet"}, default "l2"
+        The penalty :math:`R(W)`.
+    l1_ratio : float, default 0.5
+        The l1 share of ``"elasticnet"``.
+    b : array_like, shape (C,), optional
+        A bias; when given, its gradient ``db`` is returned too.
+    sample_weight : array_like, shape (N,), optional
+        Weights of the rows of X, indexed along with X.
+    class_weight : array_like, shape (C,), optional
+        Weights of the classes, as in the score-level losses.
+    indices : array_like of int, shape (M,), optional
+        Rows of a minibatch (repeats allowed, negatives count from the end), read in
+        place without copying ``X[indices]``.
+    margin, squared, variant : optional
+        Options of ``multiclass_hinge`` (``loss="hinge"``).
+    label_smoothing : float, default 0.0
+        Option of ``softmax_cross_entropy``.
+    reduction : {"mean", "sum"}, default "mean"
+        ``"none"`` is rejected: a vector of losses has no single dW.
+    grad : bool, default True
+        Return the gradients; with False, the loss alone.
+    return_dX : bool, default False
+        Also return the gradient with respect to ``X[indices]``, shape (M, D).
+    method : {"auto", "fused", "chunked"}, default "auto"
+        Accepted for compatibility: every shape runs one pass over X in C++ (each block
+        of rows' scores, loss rows, ``X_b^T dS`` and ``dS W^T`` computed while the block
+        is in cache; no (N, C) array of scores; no BLAS, every product summed in a fixed
+        order, so the bits do not depend on any thread count). ``return_dX=True`` needs
+        ``"auto"`` or ``"chunked"``.
+    memory_budget : int, default 32 MiB
+        Accepted for compatibility (the kernel bounds its own memory).
+    n_threads : int, optional
+        None or -1 for every core; the result is the same for every count.
+    out : ndarray or tuple of ndarrays, optional
+        The gradients written in place, as NumPy's ``out=``: dW's array, or the tuple
+        (dW, db) when ``b`` is given; each writable, C-contiguous, of the result dtype
+        and the gradient's shape, sharing no memory with the inputs. The returned dW
+        (db) is that array, so an SGD loop allocates nothing per step.
 
-    Returns (loss, dW), or (loss, dW, db) when b is given, with dX (the gradient with
-    respect to X[indices], shape (M, D)) appended when return_dX=True; loss alone when
-    grad=False.
-
-    ``out``: the gradients written in place instead of into new arrays, as NumPy's
-    ``out=``: dW's array, or the tuple (dW, db) when b is given; each a writable
-    C-contiguous array of the result dtype and the gradient's shape that shares no memory
-    with the inputs. The returned dW (db) is that array. An SGD loop then allocates
-    nothing per step: ``loss, _ = linear_loss(W, X, y, indices=i, out=dW); W -= lr * dW``.
+    Returns
+    -------
+    loss : numpy scalar
+        The regularized loss.
+    dW : ndarray, shape (D, C)
+        Its gradient with respect to W (when ``grad``).
+    db : ndarray, shape (C,)
+        Its gradient with respect to b (when ``b`` is given).
+    dX : ndarray, shape (M, D)
+        Its gradient with respect to ``X[indices]`` (when ``return_dX``).
     """
     code = v.choice(loss, "loss", _LOSSES)
     hinge_code = v.choice(variant, "variant", _VARIANTS)  # (checked for every loss)
@@ -270,21 +317,81 @@ def _out(out, grad, shape, has_b, dt, inputs):
     return bufs[0], (bufs[1] if len(bufs) == 2 else None)
 
 
-def svm_loss_vectorized(W, X, y, reg):
-    """CS231n ``linear_svm.svm_loss_vectorized``: (loss, dW), margin 1, mean, reg * sum W^2."""
+def svm_loss_vectorized(
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float
+) -> tuple[Loss, FloatArray]:
+    """CS231n's ``linear_svm.svm_loss_vectorized``: hinge, margin 1, mean, ``reg * sum(W**2)``.
+
+    Parameters
+    ----------
+    W : array_like, shape (D, C)
+        Weights.
+    X : array_like, shape (N, D)
+        Data.
+    y : array_like of int, shape (N,)
+        Labels in ``[0, C)``.
+    reg : float
+        Regularization strength.
+
+    Returns
+    -------
+    loss : numpy scalar
+        The regularized loss.
+    dW : ndarray, shape (D, C)
+        Its gradient with respect to W.
+    """
     return linear_loss(W, X, y, loss="hinge", reg=reg)
 
 
-def svm_loss_naive(W, X, y, reg):
-    """CS231n ``linear_svm.svm_loss_naive``: the same numbers as the vectorized version."""
+def svm_loss_naive(
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float
+) -> tuple[Loss, FloatArray]:
+    """CS231n's ``linear_svm.svm_loss_naive``: the numbers of ``svm_loss_vectorized``.
+
+    Parameters
+    ----------
+    W, X, y, reg
+        As in ``svm_loss_vectorized``.
+
+    Returns
+    -------
+    loss, dW
+        As in ``svm_loss_vectorized``.
+    """
     return linear_loss(W, X, y, loss="hinge", reg=reg)
 
 
-def softmax_loss_vectorized(W, X, y, reg):
-    """CS231n ``softmax.softmax_loss_vectorized``: (loss, dW), mean, reg * sum W^2."""
+def softmax_loss_vectorized(
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float
+) -> tuple[Loss, FloatArray]:
+    """CS231n's ``softmax.softmax_loss_vectorized``: cross-entropy, mean, ``reg * sum(W**2)``.
+
+    Parameters
+    ----------
+    W, X, y, reg
+        As in ``svm_loss_vectorized``.
+
+    Returns
+    -------
+    loss, dW
+        The regularized mean cross-entropy and its gradient with respect to W.
+    """
     return linear_loss(W, X, y, loss="softmax", reg=reg)
 
 
-def softmax_loss_naive(W, X, y, reg):
-    """CS231n ``softmax.softmax_loss_naive``: the same numbers as the vectorized version."""
+def softmax_loss_naive(
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float
+) -> tuple[Loss, FloatArray]:
+    """CS231n's ``softmax.softmax_loss_naive``: the numbers of ``softmax_loss_vectorized``.
+
+    Parameters
+    ----------
+    W, X, y, reg
+        As in ``softmax_loss_vectorized``.
+
+    Returns
+    -------
+    loss, dW
+        As in ``softmax_loss_vectorized``.
+    """
     return linear_loss(W, X, y, loss="softmax", reg=reg)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from . import _validate as v
+from ._typing import ArrayLike, FloatArray, Loss
 
 __all__ = [
     "multiclass_hinge",
@@ -101,38 +103,69 @@ def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threa
 
 
 def multiclass_hinge(
-    scores,
-    y,
+    scores: ArrayLike,
+    y: ArrayLike,
     *,
-    margin=1.0,
-    squared=False,
-    variant="weston_watkins",
-    sample_weight=None,
-    class_weight=None,
-    reduction="mean",
-    grad=True,
-    n_threads=None,
-):
-    """Multiclass SVM (hinge) loss of class scores, and its gradient.
+    margin: float = 1.0,
+    squared: bool = False,
+    variant: str = "weston_watkins",
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    grad: bool = True,
+    n_threads: int | None = None,
+) -> Any:
+    r"""Multiclass SVM (hinge) loss of class scores, and its gradient.
+
+    Weston-Watkins (CS231n): :math:`L_i = \sum_{j \ne y_i} h(s_{ij} - s_{iy_i} + \Delta)`;
+    Crammer-Singer (scikit-learn's ``LinearSVC``):
+    :math:`L_i = h(\max_{j \ne y_i} s_{ij} - s_{iy_i} + \Delta)`, with
+    :math:`h(t) = \max(0, t)`, or :math:`\max(0, t)^2` when ``squared``.
 
     Parameters
     ----------
-    scores : (N, C) array_like of float
-    y : (N,) array_like of int, labels in [0, C)
-    margin : float, the margin Delta (1 in CS231n)
-    squared : bool, use max(0, t)**2 instead of max(0, t)
-    variant : "weston_watkins" (CS231n: sum over j != y) or "crammer_singer" (max over j != y)
-    sample_weight : (N,) non-negative weights, optional
-    class_weight : (C,) non-negative weights, optional (sample i weighs class_weight[y_i])
-    reduction : "mean" (sum of w_i L_i / sum of w_i), "sum" or "none"
-    grad : also return d(loss)/d(scores)
-    n_threads : None or -1 for every core; results are identical for every count
+    scores : array_like, shape (N, C)
+        Class scores, real; float32 stays float32, other numbers compute in float64.
+    y : array_like of int, shape (N,)
+        Labels in ``[0, C)``.
+    margin : float, default 1.0
+        The margin :math:`\Delta`.
+    squared : bool, default False
+        Use the squared hinge :math:`\max(0, t)^2`.
+    variant : {"weston_watkins", "crammer_singer"}, default "weston_watkins"
+        Sum over the wrong classes (CS231n), or only the largest wrong score (on a tie,
+        the gradient goes to the lowest such class).
+    sample_weight : array_like, shape (N,), optional
+        Non-negative weight of each sample.
+    class_weight : array_like, shape (C,), optional
+        Non-negative weight of each class: sample i weighs
+        ``sample_weight[i] * class_weight[y[i]]``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"mean"``: the sum of :math:`w_i L_i` over the sum of :math:`w_i`; ``"sum"``; or
+        ``"none"``: the vector :math:`w_i L_i`.
+    grad : bool, default True
+        Also return the gradient of the returned loss with respect to ``scores``.
+    n_threads : int, optional
+        None or -1 for every core; the result is the same for every count.
 
     Returns
     -------
-    loss, or (loss, dscores) when grad is True; float32 stays float32.
+    loss : numpy scalar or ndarray of shape (N,)
+        The loss in the computing dtype (a vector for ``reduction="none"``).
+    dscores : ndarray, shape (N, C)
+        The (sub)gradient; returned when ``grad`` is true, as ``(loss, dscores)``.
 
+    Notes
+    -----
+    A term counts in the subgradient only where its margin is strictly positive.
     PyTorch's ``multi_margin_loss`` (p=1) equals the Weston-Watkins loss divided by C.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> loss, dscores = fl.multiclass_hinge([[3.2, 5.1, -1.7]], [0])
+    >>> round(float(loss), 4)
+    2.9
     """
     if (
         (grad is True or grad is False)
@@ -174,26 +207,57 @@ def multiclass_hinge(
 
 
 def softmax_cross_entropy(
-    scores,
-    y,
+    scores: ArrayLike,
+    y: ArrayLike,
     *,
-    label_smoothing=0.0,
-    sample_weight=None,
-    class_weight=None,
-    reduction="mean",
-    grad=True,
-    n_threads=None,
-):
-    """Softmax cross-entropy of class scores (logits), and its gradient.
+    label_smoothing: float = 0.0,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    grad: bool = True,
+    n_threads: int | None = None,
+) -> Any:
+    r"""Softmax cross-entropy of class scores (logits), and its gradient.
 
-    ``y`` is either (N,) integer labels or an (N, C) array of class probabilities (soft
-    targets, as in PyTorch). ``label_smoothing`` mixes the target with the uniform
-    distribution; ``class_weight`` weighs each class's term exactly as PyTorch's
-    ``cross_entropy(weight=...)``: "mean" divides by the sum of sample_weight_i *
-    class_weight[y_i] for labels, and by the sum of sample weights (N without them) for
-    soft targets.
+    :math:`L_i = -\sum_j q_{ij} \log p_{ij}` with :math:`p_i = \mathrm{softmax}(s_i)`
+    (computed stably) and :math:`q_i = (1 - \varepsilon)\,\mathrm{onehot}(y_i) +
+    \varepsilon / C`; the gradient is :math:`p_i - q_i`. PyTorch's rules
+    (``torch.nn.functional.cross_entropy``) for weights, smoothing and soft targets.
 
-    Returns loss, or (loss, dscores) when grad is True; the gradient is softmax(s) - q.
+    Parameters
+    ----------
+    scores : array_like, shape (N, C)
+        Class scores, real; float32 stays float32, other numbers compute in float64.
+    y : array_like, shape (N,) or (N, C)
+        Integer labels in ``[0, C)``, or class probabilities (soft targets, not checked
+        to sum to 1).
+    label_smoothing : float in [0, 1], default 0.0
+        The weight :math:`\varepsilon` of the uniform distribution in the target.
+    sample_weight : array_like, shape (N,), optional
+        Non-negative weight of each sample.
+    class_weight : array_like, shape (C,), optional
+        Non-negative weight of each class's term, as PyTorch's ``weight``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"mean"`` divides by the sum of ``sample_weight[i] * class_weight[y[i]]`` for
+        labels, by the sum of the sample weights (N without them) for soft targets.
+    grad : bool, default True
+        Also return the gradient with respect to ``scores``.
+    n_threads : int, optional
+        None or -1 for every core; the result is the same for every count.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray of shape (N,)
+        The loss in the computing dtype (a vector for ``reduction="none"``).
+    dscores : ndarray, shape (N, C)
+        The gradient; returned when ``grad`` is true, as ``(loss, dscores)``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> loss, dscores = fl.softmax_cross_entropy([[3.2, 5.1, -1.7]], [0])
+    >>> round(float(loss), 4)
+    2.0404
     """
     if (
         (grad is True or grad is False)
@@ -244,21 +308,73 @@ def _rowwise(scores, axis, log, n_threads):
     return np.moveaxis(out.reshape(shape), -1, axis)
 
 
-def softmax(scores, axis=-1, *, n_threads=None):
-    """Softmax along ``axis`` (the last by default), computed stably; dtype preserved."""
+def softmax(scores: ArrayLike, axis: int = -1, *, n_threads: int | None = None) -> FloatArray:
+    """Softmax along one axis, computed stably; the dtype is kept.
+
+    Parameters
+    ----------
+    scores : array_like
+        Real array of at least one dimension.
+    axis : int, default -1
+        The axis along which the probabilities sum to 1.
+    n_threads : int, optional
+        None or -1 for every core; the result is the same for every count.
+
+    Returns
+    -------
+    ndarray
+        ``exp(s - max) / sum(exp(s - max))`` along ``axis``, of the shape of ``scores``.
+    """
     return _rowwise(scores, axis, False, n_threads)
 
 
-def log_softmax(scores, axis=-1, *, n_threads=None):
-    """Log-softmax along ``axis`` (the last by default): s - max - log(sum(exp(s - max)))."""
+def log_softmax(scores: ArrayLike, axis: int = -1, *, n_threads: int | None = None) -> FloatArray:
+    """Log-softmax along one axis, computed stably; the dtype is kept.
+
+    Parameters
+    ----------
+    scores, axis, n_threads
+        As in ``softmax``.
+
+    Returns
+    -------
+    ndarray
+        ``s - max - log(sum(exp(s - max)))`` along ``axis``.
+    """
     return _rowwise(scores, axis, True, n_threads)
 
 
-def svm_loss(x, y):
-    """CS231n ``layers.svm_loss``: multiclass hinge, margin 1, mean over N -> (loss, dx)."""
+def svm_loss(x: ArrayLike, y: ArrayLike) -> tuple[Loss, FloatArray]:
+    """CS231n's ``layers.svm_loss``: the multiclass hinge, margin 1, mean over N.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C)
+        Class scores.
+    y : array_like of int, shape (N,)
+        Labels in ``[0, C)``.
+
+    Returns
+    -------
+    loss : numpy scalar
+        The mean hinge loss.
+    dx : ndarray, shape (N, C)
+        Its gradient with respect to ``x``.
+    """
     return multiclass_hinge(x, y)
 
 
-def softmax_loss(x, y):
-    """CS231n ``layers.softmax_loss``: softmax cross-entropy, mean over N -> (loss, dx)."""
+def softmax_loss(x: ArrayLike, y: ArrayLike) -> tuple[Loss, FloatArray]:
+    """CS231n's ``layers.softmax_loss``: the softmax cross-entropy, mean over N.
+
+    Parameters
+    ----------
+    x, y
+        As in ``svm_loss``.
+
+    Returns
+    -------
+    loss, dx
+        The mean cross-entropy and its gradient with respect to ``x``.
+    """
     return softmax_cross_entropy(x, y)

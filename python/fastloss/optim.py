@@ -37,11 +37,13 @@ import functools
 import math
 import os
 import threading
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import _core
 from . import _validate as v
+from ._typing import ArrayLike, FloatArray, NDArray
 
 __all__ = ["SGD", "sgd_step", "sgd", "sgd_momentum", "random_search"]
 
@@ -228,34 +230,48 @@ class SGD:
 
     Parameters
     ----------
-    params : ndarray or sequence of ndarrays
+    params : ndarray or sequence of ndarray
         float32/float64 arrays, updated in place by ``step``.
-    lr : float >= 0
-    momentum : float >= 0 (0: plain SGD, no buffer)
-    dampening : float, the buffer takes (1 - dampening) of each new gradient
-    nesterov : bool, Nesterov momentum (needs momentum > 0 and dampening == 0)
-    weight_decay : float >= 0, L2 penalty added to the gradient (weight_decay * p)
-    maximize : bool, ascend instead of descend (the gradient is negated first)
-    n_threads : None or -1 for every core, else a positive int (same bits for every count)
+    lr : float
+        Learning rate, >= 0.
+    momentum : float, default 0.0
+        Momentum factor, >= 0 (0: plain SGD, no buffer).
+    dampening : float, default 0.0
+        The buffer takes ``1 - dampening`` of each new gradient.
+    nesterov : bool, default False
+        Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+    weight_decay : float, default 0.0
+        L2 penalty added to the gradient (``weight_decay * p``), >= 0.
+    maximize : bool, default False
+        Ascend instead of descend (the gradient is negated first).
+    n_threads : int, optional
+        None or -1 for every core, else a positive int (the same bits for every count).
 
+    Attributes
+    ----------
+    state : list of dict
+        ``state[i]["momentum_buffer"]`` is parameter i's buffer (None before its first
+        step and without momentum).
+
+    Notes
+    -----
     The hyperparameters are plain attributes (``opt.lr *= 0.95`` is a learning-rate
-    schedule); they are checked again at every step. ``state[i]["momentum_buffer"]`` is
-    parameter i's buffer (None before its first step and without momentum);
-    ``reset()`` forgets every buffer, so the next step is a first step again.
+    schedule); they are checked again at every step. ``reset()`` forgets every buffer, so
+    the next step is a first step again.
     """
 
     def __init__(
         self,
-        params,
-        lr,
-        momentum=0.0,
-        dampening=0.0,
-        nesterov=False,
-        weight_decay=0.0,
-        maximize=False,
+        params: FloatArray | Sequence[FloatArray],
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
         *,
-        n_threads=None,
-    ):
+        n_threads: int | None = None,
+    ) -> None:
         opts = _options(lr, momentum, dampening, nesterov, weight_decay, maximize)
         self.lr, self.momentum, self.dampening, self.nesterov = opts[:4]
         self.weight_decay, self.maximize = opts[4:]
@@ -265,22 +281,25 @@ class SGD:
         self.state = [{"momentum_buffer": None} for _ in self.params]
 
     @property
-    def momentum_buffers(self):
+    def momentum_buffers(self) -> list[FloatArray | None]:
         """The momentum buffer of each parameter (None where there is none yet)."""
         return [s["momentum_buffer"] for s in self.state]
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the momentum buffers: the next step starts them anew (b = gradient)."""
         for s in self.state:
             s["momentum_buffer"] = None
 
     @_serialized
-    def step(self, grads):
+    def step(self, grads: NDArray[Any] | Sequence[ArrayLike | None]) -> None:
         """Update every parameter in place from its gradient.
 
-        ``grads``: one gradient per parameter, in order (a single array when there is one
-        parameter); a None gradient leaves its parameter and buffer as they are, as in
-        PyTorch. Every argument is checked before any parameter changes.
+        Parameters
+        ----------
+        grads : ndarray or sequence of (ndarray or None)
+            One gradient per parameter, in order (a single array when there is one
+            parameter); a None gradient leaves its parameter and buffer as they are, as
+            in PyTorch. Every argument is checked before any parameter changes.
         """
         lr, mom, damp, nest, wd, maxi = _options(
             self.lr,
@@ -316,7 +335,7 @@ class SGD:
             if first:
                 st["momentum_buffer"] = buf
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"SGD({len(self.params)} parameter(s), lr={self.lr}, momentum={self.momentum}, "
             f"dampening={self.dampening}, nesterov={self.nesterov}, "
@@ -326,24 +345,39 @@ class SGD:
 
 @_serialized
 def sgd_step(
-    param,
-    grad,
+    param: FloatArray,
+    grad: ArrayLike,
     *,
-    lr,
-    velocity=None,
-    momentum=0.0,
-    dampening=0.0,
-    nesterov=False,
-    weight_decay=0.0,
-    maximize=False,
-    n_threads=None,
-):
+    lr: float,
+    velocity: FloatArray | None = None,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    n_threads: int | None = None,
+) -> FloatArray | None:
     """One fused in-place SGD update of ``param`` (``torch.optim.SGD``'s rule).
 
-    ``velocity`` is the momentum buffer, updated in place; None means this is the first
-    step, whose buffer is the (decayed) gradient itself. Returns the buffer to pass as
-    ``velocity`` next time: ``velocity`` itself, or a new array when it was None (None
-    without momentum).
+    Parameters
+    ----------
+    param : ndarray
+        A writable float32/float64 array, updated in place.
+    grad : array_like
+        Its gradient, of ``param``'s shape.
+    lr : float
+        Learning rate.
+    velocity : ndarray, optional
+        The momentum buffer, updated in place; None means this is the first step, whose
+        buffer is the (decayed) gradient itself.
+    momentum, dampening, nesterov, weight_decay, maximize, n_threads
+        As in ``SGD``.
+
+    Returns
+    -------
+    ndarray or None
+        The buffer to pass as ``velocity`` next time: ``velocity`` itself, or a new array
+        when it was None (None without momentum).
     """
     lr, mom, damp, nest, wd, maxi = _options(
         lr, momentum, dampening, nesterov, weight_decay, maximize
@@ -375,10 +409,26 @@ def _config(config, **defaults):
 
 
 @_serialized
-def sgd(w, dw, config=None):
-    """CS231n ``optim.sgd``: vanilla SGD, ``w -= learning_rate * dw`` in place.
+def sgd(
+    w: FloatArray, dw: ArrayLike, config: dict[str, Any] | None = None
+) -> tuple[FloatArray, dict[str, Any]]:
+    """CS231n's ``optim.sgd``: vanilla SGD, ``w -= learning_rate * dw`` in place.
 
-    config: ``learning_rate`` (default 1e-2). Returns ``(w, config)``, w updated in place.
+    Parameters
+    ----------
+    w : ndarray
+        Writable float32/float64 weights, updated in place.
+    dw : array_like
+        Their gradient.
+    config : dict, optional
+        ``learning_rate`` (default 1e-2).
+
+    Returns
+    -------
+    w : ndarray
+        The updated weights (the same array).
+    config : dict
+        The configuration, with its defaults filled in.
     """
     config = _config(config, learning_rate=1e-2)
     lr = v.real(config["learning_rate"], "config['learning_rate']", 0.0)
@@ -387,19 +437,35 @@ def sgd(w, dw, config=None):
 
 
 @_serialized
-def sgd_momentum(w, dw, config=None):
-    """CS231n ``optim.sgd_momentum``: ``v = momentum * v - learning_rate * dw``,
+def sgd_momentum(
+    w: ArrayLike, dw: ArrayLike, config: dict[str, Any] | None = None
+) -> tuple[FloatArray, dict[str, Any]]:
+    """CS231n's ``optim.sgd_momentum``: ``v = momentum * v - learning_rate * dw``,
     ``next_w = w + v``.
 
-    config: ``learning_rate`` (default 1e-2), ``momentum`` (default 0.9), ``velocity``
-    (default zeros like w). Returns ``(next_w, config)``: ``next_w`` is a new array (w is
-    not modified, as in CS231n); ``config["velocity"]`` is updated in place when it is a
-    writable array of next_w's dtype and shape, else replaced by a new one. next_w has w's
-    dtype when w is float32/float64, else float64.
+    Parameters
+    ----------
+    w : array_like
+        Weights (not modified, as in CS231n).
+    dw : array_like
+        Their gradient.
+    config : dict, optional
+        ``learning_rate`` (default 1e-2), ``momentum`` (default 0.9), ``velocity``
+        (default zeros like w).
 
+    Returns
+    -------
+    next_w : ndarray
+        The updated weights, a new array of w's dtype (float64 for non-float input).
+    config : dict
+        ``config["velocity"]`` is updated in place when it is a writable array of
+        next_w's dtype and shape, else replaced by a new one.
+
+    Notes
+    -----
     This is the CS231n (Sutskever) form of momentum, not PyTorch's: the velocity carries
-    the learning rate. With a constant learning rate, v = -learning_rate * b, where b is
-    ``SGD``'s momentum buffer.
+    the learning rate. With a constant learning rate, ``v = -learning_rate * b``, where b
+    is ``SGD``'s momentum buffer.
     """
     config = _config(config, learning_rate=1e-2, momentum=0.9)
     lr = v.real(config["learning_rate"], "config['learning_rate']", 0.0)
@@ -444,14 +510,37 @@ def _shape(shape):
     return tuple(v.integer(d, "shape", 0) for d in dims)
 
 
-def random_search(loss_fn, shape, *, num_tries=1000, scale=1e-4, seed=None):
-    """The lecture's baseline: try ``num_tries`` random weights ``scale * randn(*shape)``
-    and keep the best.
+def random_search(
+    loss_fn: Callable[[FloatArray], Any],
+    shape: int | Sequence[int],
+    *,
+    num_tries: int = 1000,
+    scale: float = 1e-4,
+    seed: int | np.random.Generator | None = None,
+) -> tuple[FloatArray, float]:
+    """The lecture's baseline: try random weights ``scale * randn(*shape)``, keep the best.
 
-    ``loss_fn(W)`` returns the loss (a float, or a tuple whose first element is the loss,
-    such as fastloss's ``(loss, grad)``); it is called exactly ``num_tries`` times.
-    ``seed``: None, an int or a ``numpy.random.Generator``. Returns ``(best_W,
-    best_loss)``, best_W float64. A NaN loss never counts as the best while a number does.
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(W)`` returns the loss (a float, or a tuple whose first element is the
+        loss, such as fastloss's ``(loss, grad)``); it is called exactly ``num_tries``
+        times.
+    shape : int or tuple of int
+        The shape of W.
+    num_tries : int, default 1000
+        Number of random weights tried.
+    scale : float, default 1e-4
+        Standard deviation of the weights.
+    seed : None, int or numpy.random.Generator
+        The random numbers.
+
+    Returns
+    -------
+    best_W : ndarray
+        The best weights, float64.
+    best_loss : float
+        Their loss. A NaN loss never counts as the best while a number does.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable; got {type(loss_fn).__name__}")
@@ -466,4 +555,4 @@ def random_search(loss_fn, shape, *, num_tries=1000, scale=1e-4, seed=None):
         key = loss if loss == loss else math.inf
         if best_W is None or key < best_key:
             best_W, best_loss, best_key = W, loss, key
-    return best_W, best_loss
+    return best_W, best_loss  # type: ignore[return-value]

@@ -480,7 +480,7 @@ def bow_whiten(patches, mean, whitening):
 
 def bow_distances(z, codebook):
     """Euclidean distances (..., K) of whitened patches (..., D) to the codewords (K, D):
-    sqrt(|z|^2 - 2 z.c + |c|^2) (negative rounding residue clipped to 0)."""
+    ``sqrt(|z|^2 - 2 z.c + |c|^2)`` (negative rounding residue clipped to 0)."""
     d2 = (z * z).sum(axis=-1, keepdims=True) - 2.0 * (z @ codebook.T) + (codebook**2).sum(axis=1)
     return np.sqrt(np.maximum(d2, 0.0))
 
