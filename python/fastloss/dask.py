@@ -156,11 +156,12 @@ def _pinned(client, xf, fn, others, kw):
 
 def _scatter(client, value):
     """client.scatter to every worker, retried while a worker leaving the cluster closes
-    the connection in the middle (the next try goes to the workers that are left)."""
+    the connection in the middle or never answers (the next try goes to the workers that
+    are left)."""
     for attempt in range(10):
         try:
-            return client.scatter(value, broadcast=True, hash=False)
-        except OSError:  # distributed's CommClosedError, tornado's StreamClosedError
+            return client.scatter(value, broadcast=True, hash=False, timeout=30)
+        except OSError:  # CommClosedError, StreamClosedError, TimeoutError (OSErrors all)
             if attempt == 9:
                 raise
             time.sleep(0.2)
