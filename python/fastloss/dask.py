@@ -154,20 +154,6 @@ def _pinned(client, xf, fn, others, kw):
     raise RuntimeError("workers kept leaving the cluster during the evaluation")
 
 
-def _scatter(client, value):
-    """client.scatter to every worker, retried while a worker leaving the cluster closes
-    the connection in the middle or never answers (the next try goes to the workers that
-    are left)."""
-    for attempt in range(10):
-        try:
-            return client.scatter(value, broadcast=True, hash=False, timeout=30)
-        except OSError:  # CommClosedError, StreamClosedError, TimeoutError (OSErrors all)
-            if attempt == 9:
-                raise
-            time.sleep(0.2)
-    raise AssertionError("unreachable")
-
-
 def _finite_rows(c):
     return np.array([[float(np.isfinite(c).all())]])
 
@@ -252,7 +238,8 @@ def linear_loss(W: Any, X: Any, y: Any, *, loss: str = "softmax", reg: float = 0
     else:
         xf, yf = _blocks(client, X), _blocks(client, y)
         sf = _blocks(client, sw) if sw is not None else [None] * len(xf)
-        wvf = _scatter(client, wv)
+        wvf = wv  # (sent with each chunk's task: a scatter to a worker that just died can
+        # wait forever, where a task of a dead worker is resubmitted by _pinned)
         starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(np.int64)
         others = [(yi, si, wvf, starts[i:i + 1]) for i, (yi, si) in enumerate(zip(yf, sf))]
         tot = _pinned(client, xf, _chunk_partials, others, kw)
