@@ -166,6 +166,85 @@ inline int64_t block_rows(int64_t C) {
   return std::min(kBlockMaxRows, std::max<int64_t>(1, kBlockElems / std::max<int64_t>(C, 1)));
 }
 
+// Scratch memory of the calling thread, kept from one call to the next (up to
+// kScratchKeepBytes a buffer), so that repeated calls -- an SGD loop -- do not fault in
+// and zero fresh pages each time. One buffer per slot; uninitialised; valid for the
+// lease's lifetime, and only one lease of a slot at a time on a thread.
+//
+// After an allocation fails the kept buffers are given back, so that a MemoryError does
+// not leave the process holding the scratch of the call that failed: the failing thread
+// frees its idle buffers, every lease alive at the failure frees its buffer when it ends
+// (the drop epoch has moved), and parallel_for frees the idle buffers of its team.
+constexpr size_t kScratchKeepBytes = size_t(32) << 20;
+constexpr int kScratchSlots = 8;
+
+struct ScratchBuf {
+  void* p = nullptr;
+  size_t cap = 0;
+  bool leased = false;
+  ScratchBuf() = default;
+  ScratchBuf(const ScratchBuf&) = delete;
+  ScratchBuf& operator=(const ScratchBuf&) = delete;
+  ~ScratchBuf() { std::free(p); }
+  void release() {
+    std::free(p);
+    p = nullptr;
+    cap = 0;
+  }
+};
+
+inline ScratchBuf* scratch_bufs() {
+  thread_local ScratchBuf b[kScratchSlots];
+  return b;
+}
+
+inline std::atomic<unsigned>& scratch_drop_epoch() {
+  static std::atomic<unsigned> e{0};
+  return e;
+}
+
+// Frees the calling thread's scratch buffers that no lease holds.
+inline void drop_idle_scratch() {
+  ScratchBuf* b = scratch_bufs();
+  for (int s = 0; s < kScratchSlots; ++s)
+    if (!b[s].leased) b[s].release();
+}
+
+template <class V, int Slot>
+class ScratchLease {
+  static_assert(Slot >= 0 && Slot < kScratchSlots, "scratch slot out of range");
+
+ public:
+  explicit ScratchLease(size_t n)
+      : b_(scratch_bufs()[Slot]), epoch_(scratch_drop_epoch().load(std::memory_order_relaxed)) {
+    const size_t bytes = std::max<size_t>(64, (n * sizeof(V) + 63) / 64 * 64);
+    if (b_.cap < bytes) {
+      b_.release();
+      b_.p = std::aligned_alloc(64, bytes);
+      if (!b_.p) {
+        scratch_drop_epoch().fetch_add(1, std::memory_order_relaxed);
+        drop_idle_scratch();
+        throw std::bad_alloc();
+      }
+      b_.cap = bytes;
+    }
+    b_.leased = true;
+  }
+  ~ScratchLease() {
+    b_.leased = false;
+    if (b_.cap > kScratchKeepBytes ||
+        scratch_drop_epoch().load(std::memory_order_relaxed) != epoch_)
+      b_.release();
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  V* data() const { return static_cast<V*>(b_.p); }
+
+ private:
+  ScratchBuf& b_;
+  unsigned epoch_;
+};
+
 // Calls f(i) for every i in [0, n): spread over nt OpenMP threads (static schedule) when
 // par, else in order on the calling thread. Results must not depend on which thread runs i.
 //
@@ -196,7 +275,12 @@ void parallel_for(int64_t n, int nt, bool par, F&& f) {
         }
       }
     }
-    if (first) std::rethrow_exception(first);
+    if (first) {
+      // the team's threads give back the scratch they keep (see ScratchLease)
+#pragma omp parallel num_threads(nt)
+      drop_idle_scratch();
+      std::rethrow_exception(first);
+    }
     return;
   }
 #else
@@ -285,54 +369,6 @@ decltype(auto) with_class_count(int64_t C, bool fixed, F&& f) {
   if (C >= 1 && C <= 16) return f(std::integral_constant<int, -1>{});
   return f(std::integral_constant<int, 0>{});
 }
-
-// Scratch memory of the calling thread, kept from one call to the next (up to
-// kScratchKeepBytes a buffer), so that repeated calls -- an SGD loop -- do not fault in
-// and zero fresh pages each time. One buffer per Slot; uninitialised; valid for the
-// lease's lifetime, and only one lease of a slot at a time on a thread.
-constexpr size_t kScratchKeepBytes = size_t(32) << 20;
-
-struct ScratchBuf {
-  void* p = nullptr;
-  size_t cap = 0;
-  ScratchBuf() = default;
-  ScratchBuf(const ScratchBuf&) = delete;
-  ScratchBuf& operator=(const ScratchBuf&) = delete;
-  ~ScratchBuf() { std::free(p); }
-};
-
-template <int Slot>
-ScratchBuf& scratch_buf() {
-  thread_local ScratchBuf b;
-  return b;
-}
-
-template <class V, int Slot>
-class ScratchLease {
- public:
-  explicit ScratchLease(size_t n) : b_(scratch_buf<Slot>()) {
-    const size_t bytes = std::max<size_t>(64, (n * sizeof(V) + 63) / 64 * 64);
-    if (b_.cap < bytes) {
-      std::free(b_.p);
-      b_.p = std::aligned_alloc(64, bytes);
-      b_.cap = b_.p ? bytes : 0;
-      if (!b_.p) throw std::bad_alloc();
-    }
-  }
-  ~ScratchLease() {
-    if (b_.cap > kScratchKeepBytes) {
-      std::free(b_.p);
-      b_.p = nullptr;
-      b_.cap = 0;
-    }
-  }
-  ScratchLease(const ScratchLease&) = delete;
-  ScratchLease& operator=(const ScratchLease&) = delete;
-  V* data() const { return static_cast<V*>(b_.p); }
-
- private:
-  ScratchBuf& b_;
-};
 
 FL_INLINE bool label_ok(int64_t y, int64_t C) { return uint64_t(y) < uint64_t(C); }
 
