@@ -263,7 +263,7 @@ def _chunked(W, X, yl, Q, b, idx, sw, cw, code, margin, squared, eps, red, reg, 
             None if yl is None else np.ascontiguousarray(yl[sel]),
             None if Q is None else Q[sel],
             None if sw is None else np.ascontiguousarray(sw[sel]),
-            cw, code, margin, squared, eps, 1, S if grad else None, None, nt, scale,
+            cw, code, margin, squared, eps, 1, S if grad else None, None, nt, scale, None,
         )
         if grad:
             for c0 in range(0, C, cb):
