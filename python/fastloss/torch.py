@@ -26,6 +26,7 @@ except ImportError as e:  # pragma: no cover - exercised when torch is absent
         'fastloss.torch needs PyTorch: pip install "fastloss[torch]"'
     ) from e
 
+import numpy as np
 from torch import Tensor
 
 from . import _core
@@ -33,6 +34,7 @@ from . import _core
 __all__ = ["cross_entropy", "multi_margin_loss", "CrossEntropyLoss", "MultiMarginLoss"]
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+_NP_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
 _HINGE_WW, _SOFTMAX = 0, 2
 
 
@@ -66,9 +68,13 @@ def _class_weight_np(weight: Optional[Tensor], C: int):
 
 
 def _outputs(x: Tensor, reduction: int, need_grad: bool):
-    """(per-row loss tensor or None, gradient tensor or None) of x's dtype, for the kernel."""
+    """(per-row loss tensor or None, gradient tensor or None) of x's dtype, for the kernel.
+    The gradient comes from fastloss's output pool (a large block is reused, not faulted
+    in afresh), shared with the tensor."""
     L = torch.empty(x.shape[0], dtype=x.dtype) if reduction == 0 else None
-    G = torch.empty_like(x, memory_format=torch.contiguous_format) if need_grad else None
+    G = None
+    if need_grad:
+        G = torch.from_numpy(_core.empty(x.shape[0], x.shape[1], _NP_DTYPES[x.dtype]))
     return L, G
 
 
@@ -155,10 +161,21 @@ def _scale_grad(ctx, grad_out: Tensor) -> Tensor:
     (G,) = ctx.saved_tensors[:1]
     if ctx.reduction == 0:
         return G * grad_out.unsqueeze(1)
+    if not torch.compiler.is_compiling() and grad_out.item() == 1.0:
+        # loss.backward(): the fused gradient as it is (autograd takes it over without a
+        # copy once this node's saved tensors are released; with retain_graph it copies)
+        return G
     return G * grad_out
 
 
+def _no_zero_grads(ctx, output):
+    # the gradient output is not differentiated: no (N, C) zeros for its cotangent
+    ctx.set_materialize_grads(False)
+    ctx.mark_non_differentiable(output[1])
+
+
 def _ce_setup(ctx, inputs, output):
+    _no_zero_grads(ctx, output)
     input, target, weight, _, reduction, eps, _ = inputs
     ctx.reduction = reduction
     ctx.eps = eps
@@ -168,6 +185,8 @@ def _ce_setup(ctx, inputs, output):
 
 
 def _ce_backward(ctx, grad_out, _grad_g):
+    if grad_out is None:  # (no cotangent for the loss: no gradient)
+        return None, None, None, None, None, None, None
     grad_input = _scale_grad(ctx, grad_out)
     grad_target = None
     if ctx.needs_input_grad[1]:  # probability targets: d loss / d q = -(1 - eps) w log p
@@ -183,12 +202,14 @@ def _ce_backward(ctx, grad_out, _grad_g):
 
 
 def _mm_setup(ctx, inputs, output):
+    _no_zero_grads(ctx, output)
     ctx.reduction = inputs[5]
     ctx.save_for_backward(output[1])
 
 
 def _mm_backward(ctx, grad_out, _grad_g):
-    return _scale_grad(ctx, grad_out), None, None, None, None, None, None
+    grad_input = None if grad_out is None else _scale_grad(ctx, grad_out)
+    return grad_input, None, None, None, None, None, None
 
 
 torch.library.register_autograd(
