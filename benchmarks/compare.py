@@ -1,7 +1,7 @@
 """Side-by-side medians and ratios for the README's table, measured in one run.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compare.py [--quick]
-    [--only losses,linear,loop]
+    [--only losses,torch,linear,loop]
 
 Prints: operation, shape, dtype, threads, fastloss, baseline, ratio (baseline/fastloss)
 and, where it applies, the memory floor and fastloss/floor.
@@ -113,6 +113,41 @@ def losses(quick, threads):
                     threads, med[k], "numpy", tr, "copyto", med[0], ratio[k])
 
 
+def torch_autograd(quick, threads):
+    """Forward + backward through autograd: PyTorch's loss, fastloss.torch's operation, and
+    the raw kernel on the same memory (NumPy views), alternated round by round; ratio =
+    torch / fastloss.torch. Only when torch is installed."""
+    try:
+        import torch
+        import torch.nn.functional as F
+
+        import fastloss.torch as flt
+    except ImportError:
+        print("| (torch rows skipped: torch is not installed) |")
+        return
+    rng = np.random.default_rng(0)
+    pairs = [("cross_entropy", F.cross_entropy, flt.cross_entropy, fl.softmax_cross_entropy),
+             ("multi_margin_loss", F.multi_margin_loss, flt.multi_margin_loss,
+              fl.multiclass_hinge)]
+    for N in (1_000_000, 200):
+        S = rng.normal(size=(N, 10)).astype(np.float32)
+        y = rng.integers(0, 10, N)
+        ts, ty = torch.from_numpy(S), torch.from_numpy(y)
+        for name, tfn, ofn, kfn in pairs:
+            def autograd(fn):
+                def run():
+                    x = ts.detach().requires_grad_()
+                    fn(x, ty).backward()
+                return run
+            fns = [autograd(ofn), autograd(tfn), lambda: kfn(S, y, n_threads=threads)]
+            if N <= 1000:
+                t = [per_call(f, 200, 15) for f in fns]
+            else:
+                t, _ = side_by_side(fns, 3 if quick else 9)
+            row(f"torch {name} fwd+bwd", f"{N}x10", "float32", threads, t[0],
+                "torch", t[1], "raw kernel", t[2])
+
+
 def linear(quick, threads):
     rng = np.random.default_rng(0)
     N = 10_000 if quick else 49_000
@@ -175,7 +210,7 @@ def sgd_loop(quick, threads):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", default="losses,linear,loop")
+    p.add_argument("--only", default="losses,torch,linear,loop")
     p.add_argument("--threads", type=int, default=None)
     a = p.parse_args()
     info = fl.build_info()
@@ -192,6 +227,8 @@ def main():
     only = a.only.split(",")
     if "losses" in only:
         losses(a.quick, a.threads)
+    if "torch" in only:
+        torch_autograd(a.quick, a.threads)
     if "linear" in only:
         linear(a.quick, a.threads)
     if "loop" in only:

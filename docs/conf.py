@@ -64,14 +64,28 @@ API_ORDER = {
     "datasets": "Data sets",
     "reference": "NumPy reference",
     "cli": "Command line entry point",
+    "torch": "PyTorch operations",
+    "jax": "JAX functions",
 }
 HERE = Path(__file__).parent
 GEN = HERE / "api" / "generated"
 
 
+def _importable(name: str) -> bool:
+    """False for a module whose optional framework (an extra) is not installed: its page
+    is left out of a build without it (CI installs every extra and builds them all)."""
+    try:
+        importlib.import_module(f"fastloss.{name}")
+    except ModuleNotFoundError as e:
+        if name in ("torch", "jax") and e.name is not None and e.name.split(".")[0] == name:
+            return False
+        raise
+    return True
+
+
 def _public_modules() -> list[str]:
     names = [m.name for m in pkgutil.iter_modules(fastloss.__path__)
-             if not m.name.startswith("_")]
+             if not m.name.startswith("_") and _importable(m.name)]
     known = [n for n in API_ORDER if n in names]
     return known + sorted(n for n in names if n not in API_ORDER)
 

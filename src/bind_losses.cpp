@@ -25,17 +25,39 @@ double run_score_loss(const fastloss::ScoreLossArgs<T>& a) {
     else
       r = k.score_loss_f64(a);
   }
-  if (r.error.row >= 0) raise_label_error(r.error, a.C);
+  if (r.error.row >= 0) {
+    if (a.has_ignore)
+      throw py::value_error("y[" + std::to_string(r.error.row) + "] = " +
+                            std::to_string(r.error.value) +
+                            " is not a valid class label: labels must be in [0, " +
+                            std::to_string(a.C) + ") or equal ignore_index=" +
+                            std::to_string(a.ignore_index));
+    raise_label_error(r.error, a.C);
+  }
   return r.loss;
+}
+
+// ignore_index: None, or a Python int (a label value; any int64).
+template <class T>
+void set_ignore(fastloss::ScoreLossArgs<T>& a, PyObject* ignore) {
+  if (ignore == Py_None) return;
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(ignore, &overflow);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (overflow) throw py::value_error("ignore_index must fit in int64");
+  a.has_ignore = true;
+  a.ignore_index = int64_t(v);
 }
 
 template <class T>
 double score_loss_t(const py::array& S, const py::object& y, const py::object& Q,
                     const py::object& sw, const py::object& cw, int loss, double margin,
                     bool squared, double eps, int reduction, const py::object& G,
-                    const py::object& L, int n_threads, double grad_scale) {
+                    const py::object& L, int n_threads, double grad_scale,
+                    const py::object& ignore) {
   fastloss::ScoreLossArgs<T> a;
   a.grad_scale = grad_scale;
+  if (Q.is_none()) set_ignore(a, ignore.ptr());
   a.S = static_cast<const T*>(S.data());
   a.lds = row_stride<T>(S, "scores");
   a.N = int64_t(S.shape(0));
@@ -181,9 +203,11 @@ WeightRange weight_range(const double* w, size_t n) {
 
 template <class T>
 PyObject* score_plain_t(const py::detail::PyArray_Proxy* s, const int64_t* y,
-                        const PlainOptions& o, const double* sw, const double* cw) {
+                        const PlainOptions& o, const double* sw, const double* cw,
+                        PyObject* ignore) {
   const npy_api& api = npy_api::get();
   fastloss::ScoreLossArgs<T> a;
+  set_ignore(a, ignore);
   a.S = reinterpret_cast<const T*>(s->data);
   a.N = int64_t(s->dimensions[0]);
   a.C = int64_t(s->dimensions[1]);
@@ -251,10 +275,11 @@ bool bool_arg(PyObject* o) {
 }
 
 // (scores, y, loss, margin, squared, eps, reduction, grad, n_threads, sample_weight,
-// class_weight)
+// class_weight[, ignore_index])
 template <class T>
 PyObject* score_plain_w(const py::detail::PyArray_Proxy* s, const int64_t* y,
-                        const PlainOptions& o, PyObject* sw_obj, PyObject* cw_obj) {
+                        const PlainOptions& o, PyObject* sw_obj, PyObject* cw_obj,
+                        PyObject* ignore) {
   std::vector<double> swb, cwb;
   const double *sw, *cw;
   if (!plain_weights<T>(sw_obj, s->dimensions[0], swb, sw) ||
@@ -266,11 +291,14 @@ PyObject* score_plain_w(const py::detail::PyArray_Proxy* s, const int64_t* y,
     const WeightRange rs = weight_range(sw, swb.size()), rc = weight_range(cw, cwb.size());
     if (!(rs.moderate && rc.moderate) && rs.finite && rc.finite) Py_RETURN_NONE;
   }
-  return score_plain_t<T>(s, y, o, sw, cw);
+  return score_plain_t<T>(s, y, o, sw, cw, ignore);
 }
 
 PyObject* score_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 11) throw py::type_error("score_plain takes 11 arguments");
+  if (nargs != 11 && nargs != 12) throw py::type_error("score_plain takes 11 or 12 arguments");
+  PyObject* ignore = nargs == 12 ? args[11] : Py_None;
+  if (ignore != Py_None && !PyLong_Check(ignore))
+    throw py::type_error("score_plain: ignore_index must be None or an int");
   PlainOptions o;
   o.loss = int(int_arg(args[2]));
   o.margin = float_arg(args[3]);
@@ -292,8 +320,8 @@ PyObject* score_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
   const int64_t* labels = code ? labels_as_int64(y, buf) : nullptr;
   if (!labels) Py_RETURN_NONE;
   switch (code) {
-    case 4: return score_plain_w<float>(s, labels, o, args[9], args[10]);
-    case 8: return score_plain_w<double>(s, labels, o, args[9], args[10]);
+    case 4: return score_plain_w<float>(s, labels, o, args[9], args[10], ignore);
+    case 8: return score_plain_w<double>(s, labels, o, args[9], args[10], ignore);
     default: Py_RETURN_NONE;
   }
 }
@@ -318,7 +346,7 @@ PyMethodDef score_plain_def = {
     METH_FASTCALL,
     // (the first line is CPython's text signature: inspect.signature and stubtest read it)
     "score_plain(scores, y, loss, margin, squared, label_smoothing, reduction, "
-    "grad, n_threads, sample_weight, class_weight, /)\n--\n\n"
+    "grad, n_threads, sample_weight, class_weight, ignore_index=None, /)\n--\n\n"
     "The plain score-level call (private): (loss, gradient) or the loss, or None when the "
     "arguments need the general path."};
 
@@ -346,14 +374,17 @@ void bind_losses(py::module_& m) {
       "score_loss",
       [](const py::array& S, const py::object& y, const py::object& Q, const py::object& sw,
          const py::object& cw, int loss, double margin, bool squared, double eps, int reduction,
-         const py::object& G, const py::object& L, int n_threads, double grad_scale) {
+         const py::object& G, const py::object& L, int n_threads, double grad_scale,
+         const py::object& ignore) {
+        if (!ignore.is_none() && !PyLong_Check(ignore.ptr()))
+          throw py::type_error("ignore_index must be None or an int");
         switch (float_code(S)) {
           case 4:
             return score_loss_t<float>(S, y, Q, sw, cw, loss, margin, squared, eps, reduction,
-                                       G, L, n_threads, grad_scale);
+                                       G, L, n_threads, grad_scale, ignore);
           case 8:
             return score_loss_t<double>(S, y, Q, sw, cw, loss, margin, squared, eps, reduction,
-                                        G, L, n_threads, grad_scale);
+                                        G, L, n_threads, grad_scale, ignore);
           default:
             fail_type("scores", "float32 or float64");
         }

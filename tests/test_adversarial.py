@@ -202,6 +202,21 @@ def loss_cases(draw, fn_name):
         case["ints"], case["badpos"] = None, None
     else:
         case["y"], case["ints"], case["badpos"] = draw(int_labels(rng, N, C))
+    if fn_name in ("multiclass_hinge", "softmax_cross_entropy") and not soft and C:
+        # ignore_index: a label present (valid or the bad one), PyTorch's -100, or none
+        pick = draw(st.sampled_from([None, None, None, "present", "bad", -100]))
+        ints = case["ints"]
+        ign = None
+        if pick == "present" and N:
+            ign = int(ints[rng.integers(0, N)])
+        elif pick == "bad" and case["badpos"] is not None:
+            ign = int(ints[case["badpos"]])
+        elif pick == -100:
+            ign = -100
+        if ign is not None and -(2**63) <= ign < 2**63:
+            kw["ignore_index"] = ign
+            bad = [i for i, v in enumerate(ints) if not 0 <= v < C and v != ign]
+            case["badpos"] = bad[0] if bad else None
     if fn_name in ("multiclass_hinge", "softmax_cross_entropy"):
         kw["reduction"] = draw(st.sampled_from(["mean", "sum", "none"]))
         kw["grad"] = draw(st.booleans() | st.just(True))
@@ -325,6 +340,14 @@ def inject(case):
     raise AssertionError(kind)
 
 
+def ignored_rows(case):
+    """The rows whose label equals ignore_index (none without it)."""
+    ign = case["kw"].get("ignore_index")
+    if ign is None or case["ints"] is None:
+        return np.zeros(case["N"], bool)
+    return np.array([v == ign for v in case["ints"]], bool).reshape(case["N"])
+
+
 def expected_label_error(case):
     i = case["badpos"]
     return ValueError, rf"y\[{i}\] = {case['ints'][i]} is not a valid class label"
@@ -339,6 +362,8 @@ def loss_oracle(case, S64):
     y = case["y"]
     soft = case["ints"] is None
     yv = api_float(y).astype(np.float64) if soft else np.array(case["ints"], np.int64)
+    ign = ignored_rows(case)
+    ys = yv if soft else np.where(ign, 0, yv)  # (labels that index: the floors below)
     if N == 0:  # (NumPy's max has no identity for the reference's (0, 0) arrays)
         zero = np.zeros(0) if red == "none" else 0.0
         return zero, np.zeros((0, C)), 0.0, np.zeros(0), np.zeros(0), 1.0
@@ -368,9 +393,10 @@ def loss_oracle(case, S64):
         # tolerance floors: the size of the terms each row's loss and gradient are made of
         Rr = row_max_abs(S64)
         w = np.ones(N) if sw is None else np.abs(sw)
+        w = np.where(ign, 0.0, w)  # (ignored rows: nothing)
         cwmax = 1.0 if cw is None or C == 0 else float(np.nanmax(np.abs(cw)))
         if fn in ("multiclass_hinge", "svm_loss"):
-            K = np.ones(N) if cw is None else np.abs(cw[yv]) if N else np.ones(0)
+            K = np.ones(N) if cw is None else np.abs(cw[ys]) if N else np.ones(0)
             p = 2 if squared else 1
         else:
             K = np.full(N, cwmax)
@@ -381,7 +407,8 @@ def loss_oracle(case, S64):
         term = K * (C + 1) * base**p
         denom = 1.0
         if red == "mean":
-            denom = float((w * (1.0 if cw is None or soft else np.abs(cw[yv]))).sum()) if N else 1.0
+            wy = w * (1.0 if cw is None or soft else np.abs(cw[ys]))
+            denom = float(np.where(ign, 0.0, wy).sum()) if N else 1.0
         loss_floor = w * term
         grad_floor = w * K * (C + 1) * base ** (p - 1) / (denom if red == "mean" else 1.0)
         if red == "mean":
@@ -455,10 +482,16 @@ def run_loss_case(case):
     want_loss, want_grad, tot_floor, grad_floor, term, denom = loss_oracle(case, S64)
     if red == "mean" and denom == 0:  # a division by 0: NaN or inf, as in NumPy, and
         assert_matches(loss, want_loss, rtol=0, floor=np.inf, what="loss")  # no finite
-        assert g is None or not np.isfinite(g).any()  # gradient entry
+        ign = ignored_rows(case)  # gradient entry, except the ignored rows' zeros
+        assert g is None or not np.isfinite(g[~ign]).any()
+        assert g is None or (g[ign] == 0).all()
         return
     f32 = dt == np.float32
-    if f32 and N and np.nanmax(np.where(np.isfinite(term), term, 0)) > 1e36:
+    # (the row's own terms, before its weight: a weight of 0 times an overflowed float32
+    # row loss is NaN, as NumPy's float32 arithmetic gives it)
+    raw = (1.0 + 2 * row_max_abs(S64) + abs(float(kw.get("margin", 1.0))) + math.log(C + 1)) ** (
+        2 if kw.get("squared") else 1) * (C + 1) if N else np.zeros(0)  # fmt: skip
+    if f32 and N and np.nanmax(np.where(np.isfinite(raw), raw, 0)) > 1e36:
         note("float32 intermediates may overflow: values not compared")
         return
     rtol = RTOL[dt]
@@ -493,7 +526,8 @@ def run_loss_case(case):
     if grad:
         gfloor = rtol * grad_floor + sub_row
         if f32 and case["fn"] in ("multiclass_hinge", "svm_loss"):
-            near = hinge_near_tie_rows(S64, case["ints"], float(kw.get("margin", 1.0)))
+            ints = np.where(ignored_rows(case), 0, np.array(case["ints"], np.int64))
+            near = hinge_near_tie_rows(S64, ints, float(kw.get("margin", 1.0)))
             gfloor = np.where(near, np.inf, gfloor)
         assert_matches(g, want_grad, rtol=rtol, floor=gfloor, f32=f32, what="gradient",
                        loose=loose)  # fmt: skip

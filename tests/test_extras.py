@@ -45,12 +45,31 @@ def test_missing_sklearn_names_the_extra(stmt):
     assert 'pip install "fastloss[sklearn]"' in line and "scikit-learn" in line, line
 
 
+@pytest.mark.parametrize("module, package, extra", [
+    ("torch", "PyTorch", "torch"),
+    ("jax", "JAX", "jax"),
+])
+def test_missing_torch_or_jax_names_the_extra(module, package, extra):
+    r = _run(f"""
+        try:
+            import fastloss.{module}
+        except ModuleNotFoundError as e:
+            assert e.name == {module!r}, e.name
+            print(e)
+        else:
+            raise SystemExit("no error")
+        """, [module])
+    assert r.returncode == 0, r.stderr
+    line = _one_line(r.stdout)
+    assert f'pip install "fastloss[{extra}]"' in line and package in line, line
+
+
 def test_import_fastloss_needs_only_numpy():
     r = _run("""
         import fastloss, numpy as np
         loss, d = fastloss.softmax_cross_entropy(np.zeros((2, 3)), [0, 1])
         print(round(float(loss), 6))
-        """, ["sklearn", "scipy", "matplotlib", "tqdm", "skimage"])
+        """, ["sklearn", "scipy", "matplotlib", "tqdm", "skimage", "torch", "jax", "dask"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1.098612"
 

@@ -421,3 +421,98 @@ def test_label_smoothing_with_class_weights_near_overflow(dt, big):
         rtol = 1e-12 if dt == np.float64 else 1e-5
         assert_close(loss, np.asarray(l2) / scale, rtol, "loss")
         assert_close(G, G2 / scale, rtol, "gradient")
+
+
+# ---- ignore_index: a label value whose rows contribute nothing ------------------------
+
+IGNORE_FNS = [
+    ("softmax_cross_entropy", {}),
+    ("softmax_cross_entropy", {"label_smoothing": 0.2}),
+    ("multiclass_hinge", {}),
+    ("multiclass_hinge", {"variant": "crammer_singer", "squared": True}),
+]
+
+
+@pytest.mark.parametrize("name,opts", IGNORE_FNS)
+@pytest.mark.parametrize("C", [3, 10, 16, 40])  # the lanes (C <= 16) and the long rows
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore", [-100, 1])  # outside [0, C), and a class
+@pytest.mark.parametrize("weights", [False, True])
+def test_ignore_index_against_reference(name, opts, C, dtype, reduction, ignore, weights):
+    rng = np.random.default_rng(C * 7 + abs(ignore))
+    N = 67  # full SIMD groups and a short last one
+    S = rng.normal(size=(N, C)).astype(dtype) * 3
+    y = rng.integers(0, C, N)
+    y[rng.random(N) < 0.3] = ignore
+    y[0] = ignore  # (a group of ignored rows, a NaN in an ignored row)
+    S[0, 0] = np.nan
+    kw = dict(opts, reduction=reduction)
+    if weights:
+        kw["sample_weight"] = rng.random(N).astype(dtype) + 0.5
+        kw["class_weight"] = rng.random(C).astype(dtype) + 0.5
+    fn, ref = getattr(fl, name), getattr(R, name)
+    ign = y == ignore
+    for labels in (y, y.astype(np.int32), np.repeat(y, 2)[::2]):  # plain and general paths
+        loss, g = fn(S, labels, ignore_index=ignore, **kw)
+        want_loss, want_g = ref64(ref, S, y, ignore_index=ignore, **kw)
+        assert g.dtype == dtype and np.asarray(loss).dtype == dtype
+        assert_close(loss, want_loss, RTOL[dtype], "loss")
+        assert_close(g, want_g, RTOL[dtype], "gradient")
+        np.testing.assert_array_equal(g[ign], 0.0)  # exactly 0, also where a score is NaN
+        if reduction == "none":
+            np.testing.assert_array_equal(loss[ign], 0.0)
+        loss_only = fn(S, labels, ignore_index=ignore, grad=False, **kw)
+        assert_close(loss_only, loss, RTOL[dtype], "loss without the gradient")
+
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "multiclass_hinge"])
+@pytest.mark.parametrize("C", [10, 40])
+def test_ignore_index_hand_checked(name, C):
+    """Ignored rows change nothing: the loss of the other rows alone, their mean over
+    their own count, and zero gradient rows."""
+    rng = np.random.default_rng(1)
+    S = rng.normal(size=(9, C))
+    y = np.array([0, -100, 2, 3, -100, 5, 6, -100, 1])
+    keep = y != -100
+    fn = getattr(fl, name)
+    loss, g = fn(S, y, ignore_index=-100)
+    loss_kept, g_kept = fn(S[keep], y[keep])
+    assert loss == pytest.approx(loss_kept, rel=1e-14)
+    np.testing.assert_allclose(g[keep], g_kept, rtol=1e-14, atol=1e-17)
+    np.testing.assert_array_equal(g[~keep], 0.0)
+    total = fn(S, y, ignore_index=-100, reduction="sum", grad=False)
+    assert total == pytest.approx(loss_kept * keep.sum(), rel=1e-14)
+
+
+def test_ignore_index_all_rows_ignored():
+    S = np.ones((4, 3))
+    y = np.full(4, 7)
+    loss, g = fl.softmax_cross_entropy(S, y, ignore_index=7)
+    assert np.isnan(loss)  # 0 / 0, as PyTorch
+    np.testing.assert_array_equal(g, 0.0)
+    assert fl.multiclass_hinge(S, y, ignore_index=7, reduction="sum", grad=False) == 0.0
+
+
+def test_ignore_index_default_and_bad_values():
+    S = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"y\[1\] = -100 is not a valid class label"):
+        fl.softmax_cross_entropy(S, [0, -100, 1])  # default None: no label is ignored
+    with pytest.raises(ValueError, match=r"y\[2\] = -1 .*\[0, 4\) or equal ignore_index=-100"):
+        fl.multiclass_hinge(S, [0, -100, -1], ignore_index=-100)
+    for bad in (1.0, "x", True, np.float64(2)):
+        with pytest.raises(TypeError, match="ignore_index must be an int or None"):
+            fl.softmax_cross_entropy(S, [0, 1, 2], ignore_index=bad)
+    with pytest.raises(ValueError, match="ignore_index must fit in int64"):
+        fl.multiclass_hinge(S, [0, 1, 2], ignore_index=2**63)
+    assert fl.softmax_cross_entropy(S, [0, 1, 2], ignore_index=np.int8(1))[0] == pytest.approx(
+        np.log(4))
+
+
+def test_ignore_index_soft_targets_unaffected():
+    rng = np.random.default_rng(2)
+    S, Q = rng.normal(size=(5, 4)), R.softmax(rng.normal(size=(5, 4)))
+    a = fl.softmax_cross_entropy(S, Q, ignore_index=0)
+    b = fl.softmax_cross_entropy(S, Q)
+    assert a[0] == b[0]
+    np.testing.assert_array_equal(a[1], b[1])

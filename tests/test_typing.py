@@ -49,7 +49,7 @@ _core.max_threads(2)  # E: call-arg
 _core.softmax_rows(a, a, True)  # E: call-arg
 _core.softmax_rows(a, a, "log", 1)  # E: arg-type
 flag: str = _core.build_info()["openmp"]  # E: assignment
-n: str = _core.score_loss(a, None, None, None, None, 0, 1.0, False, 0.0, 1, None, None, 1, 0.0)  # E: assignment
+n: str = _core.score_loss(a, None, None, None, None, 0, 1.0, False, 0.0, 1, None, None, 1, 0.0, None)  # E: assignment
 _core.build_info()["no_such_key"]  # E: typeddict-item
 _core.no_such_function()  # E: attr-defined
 """

@@ -21,7 +21,7 @@ def hinge_and_grad(
     n, c = scores.shape
     grad = _core.empty(n, c, scores.dtype)
     loss: float = _core.score_loss(
-        scores, y, None, None, None, 0, 1.0, False, 0.0, 2, grad, None, 1, 0.0
+        scores, y, None, None, None, 0, 1.0, False, 0.0, 2, grad, None, 1, 0.0, None
     )
     return loss, grad
 

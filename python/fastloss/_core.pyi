@@ -54,13 +54,14 @@ def score_loss(
     loss_out: _Array | None,
     n_threads: int,
     grad_scale: float,
+    ignore_index: int | None,
     /,
 ) -> float:
     """Score-level loss: loss 0 = Weston-Watkins hinge, 1 = Crammer-Singer hinge,
     2 = softmax cross-entropy; reduction 0 = none (into loss_out), 1 = sum, 2 = mean.
     Writes the gradient into grad_out when given (grad_out may be scores itself), each
-    row scaled by grad_scale when > 0, else by the reduction's factor; returns the
-    reduced loss."""
+    row scaled by grad_scale when > 0, else by the reduction's factor; a label equal to
+    ignore_index (labels only) contributes nothing; returns the reduced loss."""
 
 def score_plain(
     scores: object,
@@ -74,6 +75,7 @@ def score_plain(
     n_threads: int,
     sample_weight: object,
     class_weight: object,
+    ignore_index: int | None = None,
     /,
 ) -> tuple[_Scalar | _Array, _Array] | _Scalar | _Array | None:
     """The plain call: C-contiguous aligned float32/float64 scores with at least one row,

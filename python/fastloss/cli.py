@@ -434,11 +434,24 @@ def cmd_bench(args):
         add("softmax_cross_entropy fwd+bwd", f"{N:,}x10 float32",
             functools.partial(fl.softmax_cross_entropy, s, y),
             functools.partial(ref.softmax_cross_entropy, s, y),
-            functools.partial(_torch_ce, tf, ts, ty) if torch else None, repeat=mt)
+            functools.partial(_autograd, tf.cross_entropy, ts, ty) if torch else None, repeat=mt)
         add("multiclass_hinge fwd+bwd", f"{N:,}x10 float32",
             functools.partial(fl.multiclass_hinge, s, y),
             functools.partial(ref.multiclass_hinge, s, y),
-            functools.partial(_torch_mm, tf, ts, ty) if torch else None, repeat=mt)
+            functools.partial(_autograd, tf.multi_margin_loss, ts, ty) if torch else None, repeat=mt)
+
+    if torch:  # through autograd: fastloss.torch's operation (PyTorch's col: F's loss)
+        import fastloss.torch as flt
+
+        for N in (1_000_000, 200):
+            s = rng.standard_normal((N, 10), dtype=np.float32)
+            y = rng.integers(0, 10, N)
+            ts, ty = torch.from_numpy(s), torch.from_numpy(y)
+            mt = 50 * rep if N == 200 else rep
+            for name in ("cross_entropy", "multi_margin_loss"):
+                add(f"fastloss.torch.{name} autograd", f"{N:,}x10 float32",
+                    functools.partial(_autograd, getattr(flt, name), ts, ty), None,
+                    functools.partial(_autograd, getattr(tf, name), ts, ty), repeat=mt)
 
     N = 5_000 if quick else 49_000
     X = rng.standard_normal((N, 3073), dtype=np.float32)
@@ -496,14 +509,9 @@ def cmd_bench(args):
     return 0
 
 
-def _torch_ce(tf, s, y):
+def _autograd(fn, s, y):
     s = s.detach().requires_grad_()
-    tf.cross_entropy(s, y).backward()
-
-
-def _torch_mm(tf, s, y):
-    s = s.detach().requires_grad_()
-    tf.multi_margin_loss(s, y).backward()
+    fn(s, y).backward()
 
 
 def _print_row(r):

@@ -28,10 +28,26 @@ _MEAN, _NONE = 2, 0
 _F32, _F64, _I64 = v.F32, v.F64, v.I64
 _score_plain = _core.score_plain
 _INF = float("inf")
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
-def _prepare(scores, y, sample_weight, class_weight, soft_ok, red, smooth=False):
-    """Normalise the operands shared by the score-level losses.
+def _ignore_index(ignore_index):
+    """None, or the label value (an int in int64's range) that marks rows to ignore."""
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
+        ignore_index, (int, np.integer)
+    ):
+        raise TypeError(f"ignore_index must be an int or None; got {v._show(ignore_index)}")
+    i = int(ignore_index)
+    if not _I64_MIN <= i <= _I64_MAX:
+        raise ValueError(f"ignore_index must fit in int64; got {i}")
+    return i
+
+
+def _prepare(scores, y, sample_weight, class_weight, soft_ok, red, smooth=False, ign=None):
+    """Normalise the operands shared by the score-level losses (``ign``: the ignored label
+    or None; ignored rows do not enter the mean's weights).
 
     Returns (S, labels, soft targets, sw, cw, dtype) with S, soft targets in the computing
     dtype, labels int64 (or None), weights float64 (or None).
@@ -73,7 +89,8 @@ def _prepare(scores, y, sample_weight, class_weight, soft_ok, red, smooth=False)
     cw, cwdt = v.weights(class_weight, C, "class_weight", "class")
     if red == _MEAN:  # the mean is the same for weights scaled by a power of two
         # (with soft targets "mean" divides by sum(sw) alone: cw as given)
-        sw, cw_m = v.mean_weights(sw, cw if Q is None else None, yl, C, None, smooth)
+        taken = None if ign is None or yl is None else np.flatnonzero(yl != ign)
+        sw, cw_m = v.mean_weights(sw, cw if Q is None else None, yl, C, taken, smooth)
         cw = cw if Q is not None else cw_m
     dt = S.dtype
     if swdt is not None or cwdt is not None or qdt is not None:
@@ -85,19 +102,21 @@ def _prepare(scores, y, sample_weight, class_weight, soft_ok, red, smooth=False)
     return v.rows_view(S), yl, Q, sw, cw, dt
 
 
-def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threads):
+def _finish(S, yl, Q, sw, cw, dt, code, margin, squared, eps, red, grad, n_threads, ign):
     N, C = S.shape
     if red == _MEAN and N == 0:
         raise ValueError(
             "reduction='mean' of an empty batch (N == 0) is undefined; use reduction='sum'"
         )
     if yl is not None and sw is None and cw is None:  # converted operands, no weights
-        r = _score_plain(S, yl, code, margin, squared, eps, red, grad, n_threads, None, None)
+        r = _score_plain(S, yl, code, margin, squared, eps, red, grad, n_threads, None, None,
+                         ign)
         if r is not None:
             return r
     G = _core.empty(N, C, dt) if grad else None
     L = np.empty(N, dt) if red == _NONE else None
-    loss = _core.score_loss(S, yl, Q, sw, cw, code, margin, squared, eps, red, G, L, n_threads, 0.0)
+    loss = _core.score_loss(S, yl, Q, sw, cw, code, margin, squared, eps, red, G, L, n_threads,
+                            0.0, ign)
     out = L if red == _NONE else dt.type(loss)
     return (out, G) if grad else out
 
@@ -114,6 +133,7 @@ def multiclass_hinge(
     reduction: str = "mean",
     grad: bool = True,
     n_threads: int | None = None,
+    ignore_index: int | None = None,
 ) -> Any:
     r"""Multiclass SVM (hinge) loss of class scores, and its gradient.
 
@@ -147,6 +167,10 @@ def multiclass_hinge(
         Also return the gradient of the returned loss with respect to ``scores``.
     n_threads : int, optional
         None or -1 for every core; the result is the same for every count.
+    ignore_index : int, optional
+        A label value whose rows contribute nothing: loss 0, a zero gradient row, and no
+        weight in the mean's denominator (PyTorch's ``ignore_index``, whose default is
+        -100). None (the default): every label must be in ``[0, C)``.
 
     Returns
     -------
@@ -172,6 +196,7 @@ def multiclass_hinge(
         and n_threads is None
         and sample_weight is None
         and class_weight is None
+        and ignore_index is None
         and squared is False
         and type(reduction) is str
         and reduction == "mean"
@@ -180,7 +205,7 @@ def multiclass_hinge(
         and type(margin) is float
         and -_INF < margin < _INF
     ):  # the defaults (CS231n's svm_loss): straight to the C call (the same as below)
-        r = _score_plain(scores, y, 0, margin, False, 0.0, _MEAN, grad, 0, None, None)
+        r = _score_plain(scores, y, 0, margin, False, 0.0, _MEAN, grad, 0, None, None, None)
         if r is not None:
             return r
     code = _HINGE_VARIANTS.get(variant) if type(variant) is str else None
@@ -196,14 +221,15 @@ def multiclass_hinge(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
+    ign = _ignore_index(ignore_index)
     # C-contiguous float arrays, integer labels, weights of the scores' dtype (if any):
     # checked and computed in one C call; anything else is converted first (below)
     r = _score_plain(scores, y, code, margin, squared, 0.0, red, grad, nt, sample_weight,
-                     class_weight)
+                     class_weight, ign)
     if r is not None:
         return r
-    S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, False, red)
-    return _finish(S, yl, None, sw, cw, dt, code, margin, squared, 0.0, red, grad, nt)
+    S, yl, _, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, False, red, False, ign)
+    return _finish(S, yl, None, sw, cw, dt, code, margin, squared, 0.0, red, grad, nt, ign)
 
 
 def softmax_cross_entropy(
@@ -216,6 +242,7 @@ def softmax_cross_entropy(
     reduction: str = "mean",
     grad: bool = True,
     n_threads: int | None = None,
+    ignore_index: int | None = None,
 ) -> Any:
     r"""Softmax cross-entropy of class scores (logits), and its gradient.
 
@@ -244,6 +271,11 @@ def softmax_cross_entropy(
         Also return the gradient with respect to ``scores``.
     n_threads : int, optional
         None or -1 for every core; the result is the same for every count.
+    ignore_index : int, optional
+        A label value whose rows contribute nothing: loss 0, a zero gradient row, and no
+        weight in the mean's denominator (PyTorch's ``ignore_index``, whose default is
+        -100). None (the default): every label must be in ``[0, C)``. Integer labels
+        only: with soft targets it has no effect, as in PyTorch.
 
     Returns
     -------
@@ -264,12 +296,13 @@ def softmax_cross_entropy(
         and n_threads is None
         and sample_weight is None
         and class_weight is None
+        and ignore_index is None
         and type(reduction) is str
         and reduction == "mean"
         and type(label_smoothing) is float
         and label_smoothing == 0.0
     ):  # the defaults (CS231n's softmax_loss): straight to the C call (the same as below)
-        r = _score_plain(scores, y, _SOFTMAX, 1.0, False, 0.0, _MEAN, grad, 0, None, None)
+        r = _score_plain(scores, y, _SOFTMAX, 1.0, False, 0.0, _MEAN, grad, 0, None, None, None)
         if r is not None:
             return r
     red = v.REDUCTIONS.get(reduction) if type(reduction) is str else None
@@ -281,14 +314,16 @@ def softmax_cross_entropy(
     if grad is not True and grad is not False:
         grad = v.flag(grad, "grad")
     nt = 0 if n_threads is None else v.threads(n_threads)
+    ign = _ignore_index(ignore_index)
     # C-contiguous float arrays, integer labels, weights of the scores' dtype (if any):
     # checked and computed in one C call; anything else is converted first (below)
     r = _score_plain(scores, y, _SOFTMAX, 1.0, False, eps, red, grad, nt, sample_weight,
-                     class_weight)
+                     class_weight, ign)
     if r is not None:
         return r
-    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, True, red, eps > 0)
-    return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt)
+    S, yl, Q, sw, cw, dt = _prepare(scores, y, sample_weight, class_weight, True, red, eps > 0,
+                                    ign)
+    return _finish(S, yl, Q, sw, cw, dt, _SOFTMAX, 1.0, False, eps, red, grad, nt, ign)
 
 
 def _rowwise(scores, axis, log, n_threads):

@@ -46,13 +46,36 @@ def _reduce(L, dS, w, denom, reduction):
     raise ValueError(f"unknown reduction {reduction!r}")
 
 
-def _hinge_weights(N, y, sample_weight, class_weight):
+def _ignored(y, ignore_index):
+    """(labels with the ignored ones replaced by 0, the mask of ignored rows or None)."""
+    y = np.asarray(y).astype(np.intp)
+    if ignore_index is None:
+        return y, None
+    ign = y == ignore_index
+    return np.where(ign, 0, y), ign
+
+
+def _drop_ignored(L, d, w, ign):
+    """Ignored rows: loss 0, gradient row 0, weight 0 (left out of the mean's denominator).
+    (After the reduction their gradient rows are set to 0 again: the mean's 0 / 0.)"""
+    if ign is None:
+        return L, d, w
+    L = np.where(ign, L.dtype.type(0), L)
+    if d is not None:
+        d = np.where(ign[:, None], d.dtype.type(0), d)
+    w = np.ones(L.shape[0]) if w is None else np.asarray(w, np.float64)
+    return L, d, np.where(ign, 0.0, w)
+
+
+def _hinge_weights(N, y, sample_weight, class_weight, ign=None):
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
     if class_weight is not None:
         cwy = np.asarray(class_weight, dtype=np.float64)[y]
         w = cwy if w is None else w * cwy
+    if ign is not None:
+        w = np.where(ign, 0.0, 1.0 if w is None else w)
     denom = float(N) if w is None else float(w.sum())
     return w, denom
 
@@ -68,11 +91,13 @@ def multiclass_hinge(
     class_weight=None,
     reduction="mean",
     grad=True,
+    ignore_index=None,
 ):
-    """Vectorized multiclass hinge loss; see fastloss.multiclass_hinge."""
+    """Vectorized multiclass hinge loss; see fastloss.multiclass_hinge. A label equal to
+    ``ignore_index`` contributes nothing (loss 0, gradient row 0, weight 0 in the mean)."""
     s = _float(scores)
     dt = s.dtype
-    y = np.asarray(y).astype(np.intp)
+    y, ign = _ignored(y, ignore_index)
     N, C = s.shape
     rows = np.arange(N)
     mg = dt.type(margin)
@@ -103,8 +128,11 @@ def multiclass_hinge(
             np.add.at(d, (rows, y), -dm)
     else:
         raise ValueError(f"unknown variant {variant!r}")
-    w, denom = _hinge_weights(N, y, sample_weight, class_weight)
+    w, denom = _hinge_weights(N, y, sample_weight, class_weight, ign)
+    L, d, w = _drop_ignored(L, d, w, ign)
     loss, dS = _reduce(L, d if grad else None, w, denom, reduction)
+    if ign is not None and dS is not None:
+        dS[ign] = 0
     return (loss, dS) if grad else loss
 
 
@@ -163,9 +191,12 @@ def softmax_cross_entropy(
     class_weight=None,
     reduction="mean",
     grad=True,
+    ignore_index=None,
 ):
     """Vectorized softmax cross-entropy (hard labels or soft targets), PyTorch's rules for
-    class weights and label smoothing; see fastloss.softmax_cross_entropy."""
+    class weights, label smoothing and ``ignore_index`` (hard labels only: an ignored row
+    has loss 0, gradient row 0 and is left out of the mean's denominator); see
+    fastloss.softmax_cross_entropy."""
     s = _float(scores)
     dt = s.dtype
     N, C = s.shape
@@ -178,6 +209,7 @@ def softmax_cross_entropy(
     cw = None if class_weight is None else np.asarray(class_weight, dtype=dt)
     yarr = np.asarray(y)
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    ign = None
     if yarr.ndim == 2:  # soft targets
         q = yarr.astype(dt)
         a = (1 - eps) * q + dt.type(eps / C) if eps > 0 else q
@@ -186,7 +218,7 @@ def softmax_cross_entropy(
         L = -(a * logp).sum(axis=1)
         denom = float(N) if sw is None else float(sw.sum())
     else:
-        yi = yarr.astype(np.intp)
+        yi, ign = _ignored(yarr, ignore_index)
         rows = np.arange(N)
         cwy = np.ones(N, dt) if cw is None else cw[yi]
         a = np.zeros((N, C), dt)
@@ -197,9 +229,12 @@ def softmax_cross_entropy(
             a = a + dt.type(eps / C) * cwv
             L = L - ((dt.type(eps / C) * cwv) * logp).sum(axis=1)  # (a_c first, as API.md)
         wy = cwy.astype(np.float64) if sw is None else sw * cwy
-        denom = float(wy.sum())
+        denom = float(wy.sum() if ign is None else np.where(ign, 0.0, wy).sum())
     dS = p * a.sum(axis=1, keepdims=True) - a if grad else None
-    loss, dS = _reduce(L.astype(dt), dS, sw, denom, reduction)
+    L, dS, sw = _drop_ignored(L.astype(dt), dS, sw, ign)
+    loss, dS = _reduce(L, dS, sw, denom, reduction)
+    if ign is not None and dS is not None:
+        dS[ign] = 0
     return (loss, dS) if grad else loss
 
 

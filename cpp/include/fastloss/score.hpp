@@ -3,6 +3,7 @@
 // thread count.
 #pragma once
 
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -28,19 +29,22 @@ struct BlockScratch {
   }
 };
 
-// The sum of weights that "mean" divides by; checks the labels when it reads them.
+// The sum of weights that "mean" divides by (ignored rows left out); checks the labels
+// when it reads them.
 template <class T>
 double mean_denominator(const ScoreLossArgs<T>& a, LabelError& err) {
   const int64_t N = a.N;
   double d = 0.0;
-  if (a.class_weight && a.y) {
+  if (a.y && (a.class_weight || a.has_ignore)) {
     for (int64_t i = 0; i < N; ++i) {
       const int64_t y = a.y[i];
+      if (a.ignored(y)) continue;
       if (!label_ok(y, a.C)) {
         err = LabelError{i, y};
         return 0.0;
       }
-      d += (a.sample_weight ? a.sample_weight[i] : 1.0) * a.class_weight[y];
+      d += (a.sample_weight ? a.sample_weight[i] : 1.0) *
+           (a.class_weight ? a.class_weight[y] : 1.0);
     }
   } else if (a.sample_weight) {
     for (int64_t i = 0; i < N; ++i) d += a.sample_weight[i];
@@ -48,6 +52,13 @@ double mean_denominator(const ScoreLossArgs<T>& a, LabelError& err) {
     d = double(N);
   }
   return d;
+}
+
+// An ignored row (ScoreLossArgs::ignored): loss 0 and gradient row 0.
+template <class T>
+void clear_row(const ScoreLossArgs<T>& a, int64_t i) {
+  if (a.G) std::fill_n(a.G + i * a.ldg, a.C, T(0));
+  if (a.L) a.L[i] = T(0);
 }
 
 // The hinge row functions as types, so that the block loop inlines them.
@@ -71,6 +82,10 @@ double hinge_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double sca
   const T margin = T(a.margin);
   for (int64_t i = r0; i < r1; ++i) {
     const int64_t y = a.y[i];
+    if (a.ignored(y)) {
+      clear_row(a, i);
+      continue;
+    }
     if (!label_ok(y, a.C)) {
       if (err.row < 0) err = LabelError{i, y};
       continue;
@@ -100,7 +115,9 @@ double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double s
     int64_t y = 0;
     if (!soft) {
       y = a.y[i];
-      if (!label_ok(y, C)) {
+      if (a.ignored(y)) {
+        y = -2;  // (rows < 0 are skipped; -2: cleared after the exps)
+      } else if (!label_ok(y, C)) {
         if (err.row < 0) err = LabelError{i, y};
         y = -1;
       }
@@ -119,6 +136,7 @@ double softmax_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double s
     const int64_t i = r0 + r, y = yr[r];
     if (y < 0) {
       sm[r] = T(1);
+      if (y == -2) clear_row(a, i);  // (after its exps: E may be its gradient row)
       continue;
     }
     const double w = a.sample_weight ? a.sample_weight[i] : 1.0;
@@ -283,13 +301,19 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
     }
     return false;
   };
+  // an ignored label that load_labels takes for a valid one
+  const bool ignore_in_range = a.has_ignore && label_ok(a.ignore_index, C);
   for (int64_t i0 = r0; i0 < r1; i0 += W) {
     const int nl = int(std::min<int64_t>(W, r1 - i0));
     M y{};
     V gs{};
+    M ign{};  // the lanes of ignored rows (-1)
+    bool any_ign = false;
     bool simple = nl == W && !(class_in_weight && a.class_weight);
     if (simple && a.y)  // the common case in SIMD: a full group, valid labels
       simple = load_labels<T>(a.y + i0, C, y);
+    if (simple && ignore_in_range)
+      for (int l = 0; l < W; ++l) simple &= !a.ignored(a.y[i0 + l]);
     if (simple) {
       if (a.sample_weight) {
         for (int l = 0; l < W; ++l) {
@@ -322,7 +346,11 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
         y[l] = 0;
         if (a.y) {
           const int64_t yv = a.y[i];
-          if (label_ok(yv, C)) {
+          if (a.ignored(yv)) {
+            ign[l] = -1;
+            any_ign = true;
+            wi = 0.0;
+          } else if (label_ok(yv, C)) {
             y[l] = I(yv);
             if (class_in_weight && a.class_weight) wi *= a.class_weight[yv];
           } else {
@@ -344,7 +372,11 @@ double lane_block(const ScoreLossArgs<T>& a, int64_t r0, int64_t r1, double scal
       else
         for (int l = 0; l < W; ++l) sy[l] = a.S[(simple ? i0 + l : row[l]) * a.lds + y[l]];
     }
-    const V loss = fn(col, qcol, C, y, sy, gs, out);
+    V loss = fn(col, qcol, C, y, sy, gs, out);
+    if (any_ign) {  // ignored rows: loss 0, gradient 0 (not 0 times a NaN or inf)
+      for (int j = 0; j < C; ++j) out[j] = (ign != 0) ? V{} : out[j];
+      loss = (ign != 0) ? V{} : loss;
+    }
     // the gradient stored before the losses are summed (float: 6-16 % faster this way)
     if (Grad) {
       bool whole = false;

@@ -27,6 +27,12 @@ struct ScoreLossArgs {
   int64_t ldq = 0;
   const double* sample_weight = nullptr;  // (N,) or nullptr
   const double* class_weight = nullptr;   // (C,) or nullptr
+  // When has_ignore, a label equal to ignore_index (any value, in [0, C) or not) marks a
+  // row that contributes nothing: loss 0, gradient row 0, weight 0 in the mean's
+  // denominator (PyTorch's ignore_index).
+  bool has_ignore = false;
+  int64_t ignore_index = 0;
+  bool ignored(int64_t label) const { return has_ignore && label == ignore_index; }
   ScoreLoss loss = ScoreLoss::softmax;
   double margin = 1.0;           // hinge
   bool squared = false;          // hinge
