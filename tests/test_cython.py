@@ -409,3 +409,25 @@ def test_the_wheel_installs_the_cython_api():
     module = Path(fastloss.cython_kernels.__file__).resolve()
     assert module in recorded, module
     assert module.with_name("cython_kernels.pxd") in recorded
+
+
+def test_the_documentation_example_builds_and_matches(tmp_path):
+    """docs/guide/cython.md's my_train.pyx, built with the page's own setup.py: every
+    minibatch's loss and gradient are the Python API's bits, and a bad label is the
+    documented ValueError."""
+    from cython_build import build_docs_example
+
+    my_train = build_docs_example(tmp_path / "docs_example")
+    batch, n_b, C = 50, 8, 10
+    S, y = data(batch * n_b, C, np.float64, seed=5)
+    losses = np.full(n_b, np.nan)
+    G = np.full(S.shape, np.nan)
+    my_train.minibatch_losses(S, y, batch, losses, G)
+    for b in range(n_b):
+        rows = slice(b * batch, (b + 1) * batch)
+        ref_loss, ref_G = fastloss.softmax_cross_entropy(S[rows], y[rows])
+        same(losses[b], ref_loss, f"loss of minibatch {b}")
+        same(G[rows], ref_G, f"gradient of minibatch {b}")
+    y[3 * batch + 7] = C
+    with pytest.raises(ValueError, match=r"1 minibatches have a label outside \[0, 10\)"):
+        my_train.minibatch_losses(S, y, batch, losses, G)
