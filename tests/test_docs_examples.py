@@ -114,3 +114,44 @@ def test_the_readme_is_short_and_for_users():
     ]
     for word in ("session", "issue", "helper", "agent", "the lead"):
         assert not re.search(rf"\b{word}", text, re.IGNORECASE), word
+
+
+def _command_lines():
+    """Every `fastloss ...` / `python -m fastloss ...` command the README and the docs show:
+    the lines of bash blocks, the `$ ` prompts of transcripts, and text blocks that are
+    lists of commands (every line a `fastloss` command line)."""
+    block = re.compile(r"^```(text|bash)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+    cmd = re.compile(r"^(?:python -m )?fastloss(?: (.*))?$")
+    out = []
+    for f in FILES:
+        if not f.exists() or "_build" in f.parts:
+            continue
+        for m in block.finditer(f.read_text(encoding="utf-8")):
+            lines = [ln for ln in m.group(2).splitlines() if ln.strip()]
+            if any(ln.startswith("$ ") for ln in lines):
+                lines = [ln[2:] for ln in lines if ln.startswith("$ ")]
+            elif m.group(1) == "text" and not all(ln.startswith("fastloss ") for ln in lines):
+                continue  # output, not commands
+            for line in lines:
+                for part in line.split("&&"):
+                    c = cmd.match(part.split("#")[0].strip())
+                    if c:
+                        out.append((f.relative_to(ROOT).as_posix(), (c.group(1) or "").strip()))
+    return out
+
+
+def test_the_documented_command_lines_parse():
+    """Each command line the documentation shows is accepted by the command line's parser:
+    the commands and options it names exist."""
+    import shlex
+
+    from fastloss.cli import _parser
+
+    cmds = _command_lines()
+    assert len(cmds) >= 8, cmds
+    for where, args in cmds:
+        try:
+            ns = _parser().parse_args(shlex.split(args))
+        except SystemExit as e:
+            pytest.fail(f"{where}: `fastloss {args}` is refused by the parser (exit {e.code})")
+        assert ns is not None
