@@ -516,3 +516,44 @@ def test_ignore_index_soft_targets_unaffected():
     b = fl.softmax_cross_entropy(S, Q)
     assert a[0] == b[0]
     np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("name", ["multiclass_hinge", "softmax_cross_entropy"])
+@pytest.mark.parametrize("C", [1, 3, 10])
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_float32_weights_beyond_float_range(name, C, reduction):
+    """float32 scores with float32 weights whose products (about 1e58) exceed float32's
+    range: each gradient entry is the exact one rounded to float32 -- 0 where the row's
+    coefficient is 0 (not 0 * inf = NaN), +-inf where the product overflows -- and the
+    loss is the float64 sum rounded once."""
+    rng = np.random.default_rng(C)
+    N = 300
+    S = rng.normal(size=(N, C)).astype(np.float32) * 3
+    y = rng.integers(0, C, N)
+    sw = (rng.random(N) * 1e30).astype(np.float32)
+    sw[::7] = 1.0  # rows of ordinary weight between them
+    cw = np.full(C, 2.9e28, np.float32)
+    cw[0] = 1.0
+    fn = getattr(fl, name)
+    loss, G = fn(S, y, sample_weight=sw, class_weight=cw, reduction=reduction)
+    ref = getattr(R, name)
+    with np.errstate(all="ignore"):
+        want_loss, want_G = ref(S.astype(np.float64), y, sample_weight=sw.astype(np.float64),
+                                class_weight=cw.astype(np.float64), reduction=reduction)
+    with np.errstate(over="ignore"):
+        want_G32 = want_G.astype(np.float32)
+        want_loss32 = np.asarray(want_loss).astype(np.float32)
+    assert not np.isnan(G).any()
+    assert np.array_equal(np.isinf(G), np.isinf(want_G32))
+    assert np.array_equal(G == 0, want_G32 == 0)
+    fin = np.isfinite(want_G32)
+    # (a softmax row's entries are w * (p - q) with p in float32: off by float32 steps of
+    # the row's weight w, as any float32 gradient; the hinge's are exact multiples of w)
+    w = sw.astype(np.float64) * cw.astype(np.float64)[y]
+    tol = 1e-5 * np.abs(want_G32) + 1e-6 * np.broadcast_to(w[:, None], G.shape)
+    assert (np.abs(G[fin].astype(np.float64) - want_G32[fin]) <= tol[fin]).all()
+    got_loss = np.asarray(loss, np.float64)
+    assert np.array_equal(np.isinf(got_loss), np.isinf(want_loss32))
+    lfin = np.isfinite(want_loss32)
+    lfloor = 1e-6 * (w if reduction == "none" else w.sum())  # (the same steps of w)
+    assert (np.abs(got_loss - want_loss32) <= 1e-5 * np.abs(want_loss32) + lfloor)[lfin].all()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from .linear import _add_regularizer, _PENALTIES
+from .linear import _PENALTIES
 from .linear import linear_loss as _linear_loss
 
 __all__ = ["linear_loss", "DaskObjective"]
@@ -196,7 +196,7 @@ def linear_loss(W: Any, X: Any, y: Any, *, loss: str = "softmax", reg: float = 0
     if red == 0:
         raise ValueError("fastloss.dask.linear_loss supports reduction='mean' or 'sum'")
     reg = v.real(reg, "reg", 0.0)
-    pen = v.choice(penalty, "penalty", _PENALTIES)
+    v.choice(penalty, "penalty", _PENALTIES)
     l1_ratio = v.real(l1_ratio, "l1_ratio", 0.0, 1.0)
     grad = v.flag(grad, "grad")
     v.threads(n_threads)
@@ -246,15 +246,22 @@ def linear_loss(W: Any, X: Any, y: Any, *, loss: str = "softmax", reg: float = 0
     denom = tot[1] if red == 2 else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = 1.0 / denom
-    Wd = Wa.astype(dt)
-    dW = None
-    if grad:
-        dW = (tot[2:2 + D * C] * scale).reshape(D, C).astype(dt)
-    r = _add_regularizer(Wd, reg, pen, l1_ratio, dW, np.empty_like(Wd))
+    # the penalty, once, on the client: the fused kernel's own, over no rows, in float64
+    # (added to the float64 sums before the one rounding to the result dtype)
+    r, dR = 0.0, None
+    if reg != 0.0:
+        pr = _linear_loss(Wa.astype(np.float64), np.empty((0, D)), np.empty(0, np.int64),
+                          loss=loss, reg=reg, penalty=penalty, l1_ratio=l1_ratio,
+                          reduction="sum", grad=grad)
+        r, dR = (float(pr[0]), pr[1]) if grad else (float(pr), None)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = dt.type(tot[0] * scale + r)
     if not grad:
         return out
+    dW = tot[2:2 + D * C].reshape(D, C) * scale
+    if dR is not None:
+        dW += dR
+    dW = dW.astype(dt)
     if ba is None:
         return out, dW
     return out, dW, (tot[2 + D * C:] * scale).astype(dt)

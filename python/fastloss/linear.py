@@ -251,33 +251,6 @@ def linear_loss(
     return res if dX is None else (*res, dX)
 
 
-def _add_regularizer(W, reg, pen, l1_ratio, dW, tmp):
-    """Returns reg * R(W) and adds its gradient to dW (when given), through the scratch
-    tmp of W's shape: no temporary of W's size is allocated. (fastloss.dask adds the
-    penalty once, on the client, to the summed partials.)"""
-    if reg == 0.0:
-        return 0.0
-    l1 = 1.0 if pen == 1 else (l1_ratio if pen == 2 else 0.0)
-    l2 = 1.0 if pen == 0 else (1.0 - l1_ratio if pen == 2 else 0.0)
-    r = 0.0
-    if l1:
-        np.abs(W, out=tmp)
-        r += l1 * float(tmp.sum(dtype=np.float64))
-        if dW is not None:
-            np.sign(W, out=tmp)
-            tmp *= reg * l1
-            dW += tmp
-    if l2:  # (float32: the squares summed in double, as the fused kernel does)
-        if W.dtype == np.float64:
-            r += l2 * float(np.vdot(W, W))
-        else:
-            r += l2 * float(np.square(W, out=tmp).sum(dtype=np.float64))
-        if dW is not None:
-            np.multiply(W, 2.0 * reg * l2, out=tmp)
-            dW += tmp
-    return reg * r
-
-
 def _out(out, grad, shape, has_b, dt, inputs):
     """The caller's gradient buffers (dW, db), checked; (None, None) without ``out``."""
     if out is None:

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -605,6 +607,49 @@ ScoreBlock<T> make_score_block(const ScoreLossArgs<T>& a, bool grad,
   prefix ScoreBlock<double> make_score_block<double>(const ScoreLossArgs<double>&, bool, \
                                                      const SoftmaxCEParams<double>*, double);
 
+// float32 rows whose weight times the gradient's factor exceeds float's range: the
+// blocks' factor T(w * scale) is inf there, so the row's zero entries would be 0 * inf =
+// NaN where the exact gradient has 0. Those rows (found after a scan of the largest
+// weights, and only when one may overflow) are computed again with the factor divided by
+// 2^k, and their gradient multiplied back by 2^k in double: zeros stay zeros, products
+// beyond float's range round to inf, as the exact gradient rounded to float does.
+template <class T>
+void regrade_overflowing_rows(const ScoreLossArgs<T>& a, const ScoreBlock<T>& block,
+                              double scale) {
+  const double big = double(std::numeric_limits<T>::max());
+  double sw_max = 1.0, cw_max = 1.0;
+  if (a.sample_weight) {
+    sw_max = 0.0;
+    for (int64_t i = 0; i < a.N; ++i) sw_max = std::max(sw_max, a.sample_weight[i]);
+  }
+  if (a.class_weight) {
+    cw_max = 0.0;
+    for (int64_t c = 0; c < a.C; ++c) cw_max = std::max(cw_max, a.class_weight[c]);
+  }
+  if (!(sw_max * cw_max * scale > big)) return;
+  ScoreLossArgs<T> one = a;
+  one.L = nullptr;
+  for (int64_t i = 0; i < a.N; ++i) {
+    double w = a.sample_weight ? a.sample_weight[i] : 1.0;
+    if (a.class_weight && a.y) {
+      const int64_t y = a.y[i];
+      if (a.ignored(y) || !label_ok(y, a.C)) continue;
+      w *= a.class_weight[y];
+    }
+    const double f = w * scale;
+    if (!(f > big) || !std::isfinite(f)) continue;
+    int e = 0;
+    std::frexp(f, &e);
+    const int k = e - 64;  // (the factor becomes about 2^64: C times it stays in range)
+    ScoreBlock<T> b = block;
+    b.scale = std::ldexp(scale, -k);
+    LabelError err;
+    b(one, i, i + 1, err);
+    T* g = a.G + i * a.ldg;
+    for (int64_t c = 0; c < a.C; ++c) g[c] = T(std::ldexp(double(g[c]), k));
+  }
+}
+
 template <class T>
 ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
   ScoreLossResult res;
@@ -620,6 +665,12 @@ ScoreLossResult score_loss(const ScoreLossArgs<T>& a) {
   const double total = reduce_row_blocks(
       a.N, block_rows(a.C), a.C, a.n_threads, res.error,
       [&](int64_t r0, int64_t r1, LabelError& err) { return block(a, r0, r1, err); });
+  if constexpr (std::is_same_v<T, float>) {
+    // ("mean" without an explicit factor: every w / sum(w) <= 1, nothing can overflow)
+    const bool may_overflow = a.reduction != Reduction::mean || a.grad_scale > 0.0;
+    if (a.G && may_overflow && (a.sample_weight || a.class_weight) && res.error.row < 0)
+      regrade_overflowing_rows(a, block, scale);
+  }
   res.denom = denom;
   res.loss = a.reduction == Reduction::mean ? total / denom : total;
   return res;
