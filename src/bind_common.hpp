@@ -5,6 +5,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -88,18 +90,32 @@ const T* optional_vector(const py::object& o, int64_t n, const char* name, bool 
 
 // The GIL released for the life of the object, around a kernel call. Not pybind11's
 // gil_scoped_release: its destructor, which takes the GIL back, is noexcept, and CPython
-// ends a thread that takes the GIL while the interpreter finalizes (a daemon thread inside
-// a kernel at exit) with pthread_exit, whose unwinding through a noexcept frame calls
-// std::terminate: the process aborted at exit instead of exiting 0. This destructor lets
-// that unwinding pass (pybind11's dispatcher rethrows it), as a C extension's would.
+// (before 3.14) ends a thread that takes the GIL while the interpreter finalizes (a daemon
+// thread inside a kernel at exit) with pthread_exit, whose unwinding through a noexcept
+// frame calls std::terminate: the process aborted at exit instead of exiting 0.
+// So a thread that leaves a kernel once finalization has begun does not take the GIL: it
+// waits, as CPython 3.14 makes such threads wait, until the process exits (no unwinding
+// through C++ frames at all). Should finalization begin between the check and the call,
+// the destructor lets pthread_exit's unwinding pass (pybind11's dispatcher rethrows it).
 class GilReleased {
  public:
   GilReleased() : state_(PyEval_SaveThread()) {}
-  ~GilReleased() noexcept(false) { PyEval_RestoreThread(state_); }
+  ~GilReleased() noexcept(false) {
+    if (finalizing())
+      for (;;) pause();  // (the process is exiting: this daemon thread ends with it)
+    PyEval_RestoreThread(state_);
+  }
   GilReleased(const GilReleased&) = delete;
   GilReleased& operator=(const GilReleased&) = delete;
 
  private:
+  static bool finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing() != 0;
+#else
+    return _Py_IsFinalizing() != 0;
+#endif
+  }
   PyThreadState* state_;
 };
 

@@ -1,6 +1,7 @@
 """The command line, run in-process: train (digits, npz, CIFAR batches), bench --quick,
 gradcheck, config."""
 
+import importlib.util
 import pickle
 import re
 import struct
@@ -89,13 +90,21 @@ def test_bench_quick_plot_and_json(tmp_path, capsys):
     env = doc["environment"]
     assert env["quick"] is True and env["threads"] >= 1 and env["machine"]
     assert env["simd_level"] in ("baseline", "avx2", "avx512")
-    assert len(doc["results"]) == 9
-    for r, op in zip(doc["results"][:4], ops[:2] * 2):
+    # with PyTorch installed, 4 more rows: fastloss.torch's operations through autograd,
+    # against torch.nn.functional's (no NumPy column)
+    autograd = [r for r in doc["results"] if r["operation"].startswith("fastloss.torch.")]
+    rows = [r for r in doc["results"] if r not in autograd]
+    assert len(rows) == 9
+    assert len(autograd) == (4 if importlib.util.find_spec("torch") else 0)
+    for r, op in zip(rows[:4], ops[:2] * 2):
         assert r["operation"].startswith(op)
-    for r in doc["results"]:
+    for r in rows:
         assert r["fastloss_s"] > 0 and r["numpy_s"] > 0
         assert r["ratio_numpy"] == pytest.approx(r["numpy_s"] / r["fastloss_s"])
         assert (r["torch_s"] is None) == (r["ratio_torch"] is None)
+    for r in autograd:
+        assert r["fastloss_s"] > 0 and r["torch_s"] > 0 and r["numpy_s"] is None
+        assert r["ratio_torch"] == pytest.approx(r["torch_s"] / r["fastloss_s"])
 
 
 def test_loss_curve_ticks_are_labelled_where_the_curve_is():

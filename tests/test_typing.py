@@ -168,11 +168,15 @@ def _public_callables():
     import importlib
     import pkgutil
 
-    mods = [fastloss] + [
-        importlib.import_module(f"fastloss.{m.name}")
-        for m in pkgutil.iter_modules(fastloss.__path__)
-        if not m.name.startswith("_") and m.name != "reference"
-    ]
+    mods = [fastloss]
+    for m in pkgutil.iter_modules(fastloss.__path__):
+        if m.name.startswith("_") or m.name == "reference":
+            continue
+        try:
+            mods.append(importlib.import_module(f"fastloss.{m.name}"))
+        except ModuleNotFoundError as e:  # fastloss.torch / .jax without their framework
+            if e.name not in ("torch", "jax"):
+                raise
     for mod in mods:
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)

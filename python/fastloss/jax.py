@@ -16,6 +16,8 @@ shares it among the tied classes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._extras import translate
 
 try:
@@ -82,13 +84,13 @@ _softmax_ce = _make("softmax_cross_entropy_with_integer_labels", _host(softmax_c
 _hinge = _make("multiclass_hinge_loss", _host(multiclass_hinge, variant="crammer_singer"))
 
 
-def softmax_cross_entropy_with_integer_labels(logits, labels):
+def softmax_cross_entropy_with_integer_labels(logits: Any, labels: Any) -> Any:
     """optax's ``softmax_cross_entropy_with_integer_labels``: -log softmax(logits)[label]
     per example (logits (..., C), labels (...) integers in [0, C))."""
     return _softmax_ce(logits, labels)
 
 
-def multiclass_hinge_loss(scores, labels):
+def multiclass_hinge_loss(scores: Any, labels: Any) -> Any:
     """optax's ``multiclass_hinge_loss``: max_j (s_j + 1 - [j == label]) - s_label per
     example, i.e. fastloss's Crammer-Singer hinge with margin 1."""
     return _hinge(scores, labels)

@@ -17,7 +17,7 @@ derivatives only: a double backward (``create_graph=True``) raises.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from ._extras import translate
 
@@ -34,11 +34,12 @@ from . import _core
 __all__ = ["cross_entropy", "multi_margin_loss", "CrossEntropyLoss", "MultiMarginLoss"]
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
-_NP_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+_NP_DTYPES: dict[Any, np.dtype[Any]] = {torch.float32: np.dtype(np.float32),
+                                       torch.float64: np.dtype(np.float64)}
 _HINGE_WW, _SOFTMAX = 0, 2
 
 
-def _reduction(reduction) -> int:
+def _reduction(reduction: Any) -> int:
     code = _REDUCTIONS.get(reduction) if isinstance(reduction, str) else None
     if code is None:
         raise ValueError(f"reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}")
@@ -56,18 +57,20 @@ def _compute_dtype(dt: torch.dtype) -> torch.dtype:
     return torch.float64 if dt == torch.float64 else torch.float32
 
 
-def _scores_np(x: Tensor):
+def _scores_np(x: Tensor) -> np.ndarray:
     """x (N, C) as a NumPy view of its data (contiguous float32/float64: no copy)."""
     return x.detach().contiguous().numpy()
 
 
-def _class_weight_np(weight: Optional[Tensor], C: int):
+def _class_weight_np(weight: Optional[Tensor], C: int) -> Optional[np.ndarray]:
     if weight is None:
         return None
     return weight.detach().to(torch.float64).contiguous().numpy()
 
 
-def _outputs(x: Tensor, reduction: int, need_grad: bool):
+def _outputs(
+    x: Tensor, reduction: int, need_grad: bool
+) -> tuple[Optional[Tensor], Optional[Tensor]]:
     """(per-row loss tensor or None, gradient tensor or None) of x's dtype, for the kernel.
     The gradient comes from fastloss's output pool (a large block is reused, not faulted
     in afresh), shared with the tensor."""
@@ -78,12 +81,13 @@ def _outputs(x: Tensor, reduction: int, need_grad: bool):
     return L, G
 
 
-def _result(x: Tensor, loss: float, L, G, need_grad: bool):
+def _result(x: Tensor, loss: float, L: Optional[Tensor], G: Optional[Tensor],
+            need_grad: bool) -> tuple[Tensor, Tensor]:
     out = L if L is not None else torch.tensor(loss, dtype=x.dtype)
-    return out, (G if need_grad else x.new_empty(0))
+    return out, (G if need_grad and G is not None else x.new_empty(0))
 
 
-def _result_meta(x: Tensor, reduction: int, need_grad: bool):
+def _result_meta(x: Tensor, reduction: int, need_grad: bool) -> tuple[Tensor, Tensor]:
     out = x.new_empty((x.shape[0],) if reduction == 0 else ())
     return out, (torch.empty_like(x, memory_format=torch.contiguous_format)
                  if need_grad else x.new_empty(0))
@@ -152,7 +156,7 @@ def _(input, target, p, margin, weight, reduction, need_grad):
     return _result_meta(input, reduction, need_grad)
 
 
-def _scale_grad(ctx, grad_out: Tensor) -> Tensor:
+def _scale_grad(ctx: Any, grad_out: Tensor) -> Tensor:
     if torch.is_grad_enabled():  # (backward with create_graph=True)
         raise RuntimeError(
             "fastloss.torch losses have first derivatives only (a double backward, "
@@ -223,7 +227,7 @@ torch.library.register_autograd(
 # ---- the functions: PyTorch's argument rules, shapes and dtypes around the operations ----
 
 
-def _as_rows(input: Tensor, name: str = "input"):
+def _as_rows(input: Tensor, name: str = "input") -> tuple[Tensor, bool, tuple[int, ...]]:
     """input as (M, C) rows of a float32/float64 dtype, and how to shape per-row results
     back: (unbatched, the batch shape other than C)."""
     if not isinstance(input, Tensor):
@@ -255,11 +259,11 @@ def _weight(weight: Optional[Tensor], C: int) -> Optional[Tensor]:
     return weight
 
 
-def _need_grad(*ts) -> bool:
+def _need_grad(*ts: Optional[Tensor]) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts)
 
 
-def _labels(target: Tensor, input: Tensor, lead, unbatched: bool) -> Tensor:
+def _labels(target: Tensor, input: Tensor, lead: tuple[int, ...], unbatched: bool) -> Tensor:
     want = () if unbatched else lead
     if tuple(target.shape) != tuple(want):
         raise ValueError(
@@ -271,7 +275,8 @@ def _labels(target: Tensor, input: Tensor, lead, unbatched: bool) -> Tensor:
     return target.reshape(-1).to(torch.int64)
 
 
-def _shape_back(loss: Tensor, reduction: int, unbatched: bool, lead):
+def _shape_back(loss: Tensor, reduction: int, unbatched: bool,
+                lead: tuple[int, ...]) -> Tensor:
     if reduction != 0:
         return loss
     return loss.reshape(()) if unbatched else loss.reshape(lead)
@@ -281,9 +286,9 @@ def cross_entropy(
     input: Tensor,
     target: Tensor,
     weight: Optional[Tensor] = None,
-    size_average=None,
+    size_average: Optional[bool] = None,
     ignore_index: int = -100,
-    reduce=None,
+    reduce: Optional[bool] = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
@@ -331,8 +336,8 @@ def multi_margin_loss(
     p: int = 1,
     margin: float = 1.0,
     weight: Optional[Tensor] = None,
-    size_average=None,
-    reduce=None,
+    size_average: Optional[bool] = None,
+    reduce: Optional[bool] = None,
     reduction: str = "mean",
 ) -> Tensor:
     """``torch.nn.functional.multi_margin_loss`` on fastloss's fused kernel (CPU tensors).
