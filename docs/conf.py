@@ -66,6 +66,8 @@ API_ORDER = {
     "cli": "Command line entry point",
     "torch": "PyTorch operations",
     "jax": "JAX functions",
+    "cython_kernels": "C-level API for Cython",
+    "dask": "Scale-out on Dask",
 }
 HERE = Path(__file__).parent
 GEN = HERE / "api" / "generated"

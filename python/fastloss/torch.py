@@ -7,7 +7,8 @@ Each is one ``torch.library`` custom operation (``fastloss::cross_entropy``,
 gradient in one pass over the scores. The backward only scales that gradient by
 ``grad_output`` (no second pass over the scores), so ``loss.backward()`` costs a multiply.
 The operations have fake (meta) implementations, so ``torch.compile`` traces them without a
-graph break.
+graph break; eager calls run the same forward and backward as a plain
+``torch.autograd.Function`` (without the custom operation's dispatch cost).
 
 Tensors: CPU only (a CUDA tensor is a ValueError). Contiguous float32/float64 scores and
 int64 labels are read in place (shared, not copied); other layouts and floating dtypes are
