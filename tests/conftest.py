@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -56,3 +57,17 @@ def pytest_configure(config):
         "slow: long-running (the 1,000,000-call leak test, ~15 s); part of the default run, "
         "deselect with -m 'not slow'",
     )
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    """scikit-learn's digits, split 75/25 (stratified, seed 0), standardized with the
+    training rows' mean and deviation: (X_train, y_train, X_test, y_test)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    sc = StandardScaler().fit(Xtr)
+    return sc.transform(Xtr), ytr, sc.transform(Xte), yte

@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastloss  # noqa: E402
@@ -22,17 +19,9 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    sc = StandardScaler().fit(Xtr)
-    return sc.transform(Xtr), ytr, sc.transform(Xte), yte
-
-
 @pytest.mark.parametrize("cls, floor", [(Softmax, 0.96), (LinearSVM, 0.95)])
-def test_digits_accuracy(digits, cls, floor):
-    Xtr, ytr, Xte, yte = digits
+def test_digits_accuracy(digits_split, cls, floor):
+    Xtr, ytr, Xte, yte = digits_split
     m = cls(random_state=0).fit(Xtr, ytr)
     assert m.score(Xte, yte) >= floor
     assert m.coef_.shape == (10, 64) and m.intercept_.shape == (10,)
@@ -40,8 +29,8 @@ def test_digits_accuracy(digits, cls, floor):
     assert np.mean(m.loss_history_[-50:]) < np.mean(m.loss_history_[:10])
 
 
-def test_string_labels_and_proba(digits):
-    Xtr, ytr, Xte, yte = digits
+def test_string_labels_and_proba(digits_split):
+    Xtr, ytr, Xte, yte = digits_split
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
                       "eight", "nine"])
     m = Softmax(random_state=0, num_iters=300).fit(Xtr, names[ytr])
@@ -56,8 +45,8 @@ def test_string_labels_and_proba(digits):
     assert np.mean(svm.predict(Xte) == names[yte]) > 0.9
 
 
-def test_deterministic_and_order_invariant(digits):
-    Xtr, ytr, _, _ = digits
+def test_deterministic_and_order_invariant(digits_split):
+    Xtr, ytr, _, _ = digits_split
     a = Softmax(random_state=3, num_iters=50).fit(Xtr, ytr)
     b = Softmax(random_state=3, num_iters=50).fit(Xtr, ytr)
     np.testing.assert_array_equal(a.coef_, b.coef_)
@@ -70,22 +59,22 @@ def test_deterministic_and_order_invariant(digits):
     np.testing.assert_array_equal(yc, ytr)
 
 
-def test_float32_stays_float32(digits):
-    Xtr, ytr, Xte, _ = digits
+def test_float32_stays_float32(digits_split):
+    Xtr, ytr, Xte, _ = digits_split
     m = Softmax(random_state=0, num_iters=50).fit(Xtr.astype(np.float32), ytr)
     assert m.coef_.dtype == np.float32
     assert m.predict_proba(Xte.astype(np.float32)).dtype == np.float32
 
 
-def test_momentum_decay_no_intercept(digits):
-    Xtr, ytr, Xte, yte = digits
+def test_momentum_decay_no_intercept(digits_split):
+    Xtr, ytr, Xte, yte = digits_split
     m = Softmax(random_state=0, momentum=0.0, lr_decay=0.99, fit_intercept=False,
                 learning_rate=0.5).fit(Xtr, ytr)
     assert np.all(m.intercept_ == 0) and m.score(Xte, yte) > 0.93
 
 
-def test_cs231n_train_predict(digits):
-    Xtr, ytr, Xte, yte = digits
+def test_cs231n_train_predict(digits_split):
+    Xtr, ytr, Xte, yte = digits_split
     # the bias trick: a column of ones, no separate bias
     Xb = np.hstack([Xtr, np.ones((len(Xtr), 1))])
     Xteb = np.hstack([Xte, np.ones((len(Xte), 1))])
@@ -105,15 +94,15 @@ def test_cs231n_train_predict(digits):
         assert dW.shape == (65, 10)
 
 
-def test_verbose_progress(digits, capsys):
-    Xtr, ytr, _, _ = digits
+def test_verbose_progress(digits_split, capsys):
+    Xtr, ytr, _, _ = digits_split
     Softmax(random_state=0, num_iters=30, verbose=True).fit(Xtr, ytr)
     err = capsys.readouterr().err
     assert "Softmax" in err or "iteration" in err
 
 
-def test_sample_weight_repeats(digits):
-    Xtr, ytr, Xte, _ = digits
+def test_sample_weight_repeats(digits_split):
+    Xtr, ytr, Xte, _ = digits_split
     w = np.random.default_rng(1).integers(0, 3, len(ytr))
     a = Softmax(random_state=0, num_iters=100).fit(Xtr, ytr, sample_weight=w)
     b = Softmax(random_state=0, num_iters=100).fit(np.repeat(Xtr, w, 0), np.repeat(ytr, w))

@@ -11,7 +11,6 @@ pytest.importorskip("sklearn")
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
@@ -29,14 +28,6 @@ def test_sklearn_estimator_checks_every_solver(estimator, check):
 def std_digits():
     X, y = load_digits(return_X_y=True)
     return StandardScaler().fit_transform(X), y
-
-
-@pytest.fixture(scope="module")
-def split():
-    X, y = load_digits(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    sc = StandardScaler().fit(Xtr)
-    return sc.transform(Xtr), ytr, sc.transform(Xte), yte
 
 
 def _objective(coef, intercept, X, y, reg, sw=None):
@@ -131,8 +122,8 @@ def test_lbfgs_float32_stays_float32_in_the_kernel(std_digits, monkeypatch):
     assert m32.predict_proba(X.astype(np.float32)).dtype == np.float32
 
 
-def test_linear_svm_lbfgs_squared(split):
-    Xtr, ytr, Xte, yte = split
+def test_linear_svm_lbfgs_squared(digits_split):
+    Xtr, ytr, Xte, yte = digits_split
     m = LinearSVM(solver="lbfgs", squared=True).fit(Xtr, ytr)
     assert m.score(Xte, yte) >= 0.95
     # the squared hinge's optimum: its gradient vanishes there
@@ -144,8 +135,8 @@ def test_linear_svm_lbfgs_squared(split):
     assert s.score(Xte, yte) >= 0.93
 
 
-def test_plain_hinge_with_lbfgs_is_a_value_error(split):
-    Xtr, ytr, _, _ = split
+def test_plain_hinge_with_lbfgs_is_a_value_error(digits_split):
+    Xtr, ytr, _, _ = digits_split
     m = LinearSVM(solver="lbfgs")
     with pytest.raises(ValueError, match=r"squared=True.*plain hinge|plain hinge.*squared=True"):
         m.fit(Xtr, ytr)
@@ -154,8 +145,8 @@ def test_plain_hinge_with_lbfgs_is_a_value_error(split):
         Softmax(solver="newton").fit(Xtr, ytr)
 
 
-def test_lbfgs_max_iter_warns_and_counts(split):
-    Xtr, ytr, _, _ = split
+def test_lbfgs_max_iter_warns_and_counts(digits_split):
+    Xtr, ytr, _, _ = digits_split
     with pytest.warns(ConvergenceWarning, match="max_iter=3"):
         m = Softmax(solver="lbfgs", max_iter=3, reg=1e-5).fit(Xtr, ytr)
     assert m.n_iter_ == 3 and len(m.loss_history_) == 3
@@ -168,8 +159,8 @@ def test_lbfgs_max_iter_warns_and_counts(split):
     assert max(np.abs(dW).max(), np.abs(db).max()) < 1e-4  # (tol)
 
 
-def test_warm_start(split):
-    Xtr, ytr, _, _ = split
+def test_warm_start(digits_split):
+    Xtr, ytr, _, _ = digits_split
     a = Softmax(solver="lbfgs", reg=1e-3, tol=1e-8, max_iter=1000, warm_start=True)
     a.fit(Xtr, ytr)
     n_cold, coef = a.n_iter_, a.coef_.copy()
@@ -190,8 +181,8 @@ def test_warm_start(split):
     assert s.coef_.shape == (3, 64)
 
 
-def test_partial_fit_digits(split):
-    Xtr, ytr, Xte, yte = split
+def test_partial_fit_digits(digits_split):
+    Xtr, ytr, Xte, yte = digits_split
     m = Softmax(random_state=0)
     rng = np.random.default_rng(0)
     for _ in range(8):  # 8 passes of 200-row calls: 48 steps
@@ -207,8 +198,8 @@ def test_partial_fit_digits(split):
     assert s.n_iter_ == 5 * -(-len(ytr) // 200) and len(s.loss_history_) == s.n_iter_
 
 
-def test_partial_fit_keeps_the_momentum_buffer(split):
-    Xtr, ytr, _, _ = split
+def test_partial_fit_keeps_the_momentum_buffer(digits_split):
+    Xtr, ytr, _, _ = digits_split
     X1, y1, X2, y2 = Xtr[:300], ytr[:300], Xtr[300:500], ytr[300:500]
     lr, mu, reg = 0.05, 0.9, 1e-3
     m = Softmax(learning_rate=lr, momentum=mu, reg=reg, batch_size=1000, num_iters=0,
@@ -236,8 +227,8 @@ def test_partial_fit_keeps_the_momentum_buffer(split):
     np.testing.assert_allclose(a.coef_.T, W0 - lr * gW, rtol=1e-9, atol=1e-12)
 
 
-def test_partial_fit_errors(split):
-    Xtr, ytr, _, _ = split
+def test_partial_fit_errors(digits_split):
+    Xtr, ytr, _, _ = digits_split
     m = Softmax()
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         m.partial_fit(Xtr, ytr)
@@ -259,8 +250,8 @@ def test_partial_fit_errors(split):
 
 # ---- a refit that fails or is interrupted leaves the old model whole ------------------
 
-def _three_class(split):
-    Xtr, ytr, _, _ = split
+def _three_class(digits_split):
+    Xtr, ytr, _, _ = digits_split
     keep = ytr < 3
     return Xtr[keep], ytr[keep]
 
@@ -279,9 +270,9 @@ def _assert_same(m, snap):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
-def test_failed_refit_leaves_the_old_model(split, solver):
-    X3, y3 = _three_class(split)
-    Xtr, ytr, Xte, _ = split
+def test_failed_refit_leaves_the_old_model(digits_split, solver):
+    X3, y3 = _three_class(digits_split)
+    Xtr, ytr, Xte, _ = digits_split
     for cls, kw in ((Softmax, {}), (LinearSVM, {"squared": True})):
         m = cls(random_state=0, solver=solver, **kw).fit(X3, y3)
         pred, snap, params = m.predict(Xte), _snapshot(m), m.get_params()
@@ -301,9 +292,9 @@ def test_failed_refit_leaves_the_old_model(split, solver):
         _assert_same(m, snap)
 
 
-def test_interrupted_fits_leave_the_old_model(split, monkeypatch):
-    X3, y3 = _three_class(split)
-    Xtr, ytr, Xte, _ = split
+def test_interrupted_fits_leave_the_old_model(digits_split, monkeypatch):
+    X3, y3 = _three_class(digits_split)
+    Xtr, ytr, Xte, _ = digits_split
     m = Softmax(random_state=0).fit(X3, y3)
     pred, snap, params = m.predict(Xte), _snapshot(m), m.get_params()
     real_update = classifiers._core.sgd_update
@@ -350,8 +341,8 @@ def test_interrupted_fits_leave_the_old_model(split, monkeypatch):
 # ---- diverging and rising SGD runs --------------------------------------------------
 
 @pytest.mark.parametrize("cls, lr, reg", [(Softmax, 10.0, 1.0), (LinearSVM, 1e3, 10.0)])
-def test_diverging_fit_is_an_error_naming_the_learning_rate(split, cls, lr, reg):
-    Xtr, ytr, Xte, _ = split
+def test_diverging_fit_is_an_error_naming_the_learning_rate(digits_split, cls, lr, reg):
+    Xtr, ytr, Xte, _ = digits_split
     m = cls(learning_rate=lr, reg=reg, random_state=0)
     with pytest.raises(ValueError, match=f"diverged.*learning_rate={lr:g}.*smaller learning"):
         m.fit(Xtr, ytr)
@@ -364,12 +355,12 @@ def test_diverging_fit_is_an_error_naming_the_learning_rate(split, cls, lr, reg)
     np.testing.assert_array_equal(ok.coef_, coef)
 
 
-def test_rising_loss_warns_and_a_good_fit_does_not(split):
+def test_rising_loss_warns_and_a_good_fit_does_not(digits_split):
     X, y = load_digits(return_X_y=True)  # raw pixels 0..16
     for cls in (Softmax, LinearSVM):
         with pytest.warns(ConvergenceWarning, match="smaller learning rate.*StandardScaler"):
             cls(random_state=0).fit(X, y)
-    Xtr, ytr, _, _ = split
+    Xtr, ytr, _, _ = digits_split
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         for cls in (Softmax, LinearSVM):
