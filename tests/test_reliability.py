@@ -220,6 +220,32 @@ def test_thread_creation_failure_gives_fewer_threads(stacks):
     assert_ok(r)
 
 
+@address_limit
+@pytest.mark.parametrize("stacks", [2.5, 3.5, 5.5, 7.5])
+def test_teams_that_shrink_and_grow_under_an_address_limit(stacks):
+    """A smaller team lets libgomp's other threads exit (an exiting thread holds its stack
+    for a while, glibc caches a few stacks and unmaps the rest): the next larger team
+    creates threads again, and must not find the room gone (libgomp would end the
+    process). Two busy processes widen the window."""
+    busy = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+    try:
+        r = run_child(f"""
+            S = np.random.default_rng(0).normal(size=(40_000, 10)); y = np.zeros(40_000, np.int64)
+            want = fl.softmax_cross_entropy(S, y, grad=False, n_threads=1)
+            limit({stacks} * 8 * MB + 12 * MB)
+            for k in range(300):
+                for nt in (64, 2, 3):
+                    got = fl.softmax_cross_entropy(S, y, grad=False, n_threads=nt)
+                    assert got == want, (k, nt, got, want)
+            print("DONE")
+        """, env={"OMP_STACKSIZE": "8M", "OMP_NUM_THREADS": "64"})
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert_ok(r)
+
+
 # ---- 3. fork while another thread is in the optimizer (or a loss call) ------------------
 
 

@@ -20,6 +20,8 @@
 #endif
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #define FASTLOSS_HAVE_ATFORK 1
 #endif
 
@@ -44,12 +46,15 @@ inline void note_team_start() {
 }
 
 // Threads that cannot be created: libgomp ends the process ("Thread creation failed",
-// exit 1) when pthread_create fails for a team it starts, so a team only grows beyond the
-// size this calling thread has already started (libgomp keeps a calling thread's team
-// between regions) after a probe: the threads the team would add are created here at
-// once, with the stack size libgomp gives them, then released. The team gets one thread
-// fewer than the probe could create (at least the calling thread alone): fewer threads,
-// never an exit; the results do not depend on the count.
+// exit 1) when pthread_create fails for a team it starts. libgomp keeps the threads of the
+// last team a calling thread started, and a smaller team lets the others exit, so a team
+// larger than the last one creates threads: before it starts, a probe creates the threads
+// it would add, with the stack size libgomp gives them, and joins them (their stacks stay
+// in glibc's cache for libgomp to reuse). When the probe cannot create them all, the team
+// gets one thread fewer than it found room for (at least the calling thread alone): fewer
+// threads, never an exit; the results do not depend on the count. The probe runs on every
+// such growth, not once: the room changes between calls, and threads that have just left
+// a smaller team may still be holding their stacks.
 #if defined(FASTLOSS_HAVE_ATFORK) && defined(_OPENMP)
 // OMP_STACKSIZE (GOMP_STACKSIZE): the stack of libgomp's threads; 0 for the default.
 inline size_t omp_stack_bytes() {
@@ -64,6 +69,21 @@ inline size_t omp_stack_bytes() {
   return size_t(v * mul);
 }
 
+// The stack libgomp's threads get: OMP_STACKSIZE, else the process's default.
+inline size_t omp_thread_stack_bytes() {
+  size_t stack = omp_stack_bytes();
+#if defined(__GLIBC__)
+  if (!stack) {
+    pthread_attr_t d;
+    if (pthread_getattr_default_np(&d) == 0) {
+      pthread_attr_getstacksize(&d, &stack);
+      pthread_attr_destroy(&d);
+    }
+  }
+#endif
+  return stack ? stack : size_t(8) << 20;
+}
+
 struct ThreadProbe {
   pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
   static void* hold(void* self) {  // waits until the probe has created all its threads
@@ -72,53 +92,64 @@ struct ThreadProbe {
     pthread_mutex_unlock(&p->gate);
     return nullptr;
   }
-  // How many of `extra` threads could exist at once (at most extra).
+  // How many of `extra` threads could exist at once (at most extra). The threads run on
+  // stacks mapped here, of the size glibc would map (the stack and a guard page), which
+  // are unmapped after the join: a probe leaves no stacks behind in glibc's cache, where
+  // they would hold the room it measured.
   int run(int extra) {
     std::vector<pthread_t> ts;
+    std::vector<void*> stacks;
     try {
       ts.reserve(size_t(extra));
+      stacks.reserve(size_t(extra));
     } catch (const std::bad_alloc&) {
       return 0;
     }
-    pthread_attr_t attr;
-    pthread_attr_t* pa = nullptr;
-    const size_t stack = omp_stack_bytes();
-    if (stack && pthread_attr_init(&attr) == 0) {
-      if (pthread_attr_setstacksize(&attr, stack) == 0) pa = &attr;
-      else pthread_attr_destroy(&attr);
-    }
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    const size_t bytes = (omp_thread_stack_bytes() + page - 1) / page * page + page;
     pthread_mutex_lock(&gate);
     for (int k = 0; k < extra; ++k) {
-      pthread_t t;
-      if (pthread_create(&t, pa, &ThreadProbe::hold, this) != 0) break;
-      ts.push_back(t);
+      void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (m == MAP_FAILED) break;
+      pthread_attr_t attr;
+      int rc = pthread_attr_init(&attr);
+      if (rc == 0) {
+        rc = pthread_attr_setstack(&attr, m, bytes);
+        pthread_t t;
+        if (rc == 0) rc = pthread_create(&t, &attr, &ThreadProbe::hold, this);
+        pthread_attr_destroy(&attr);
+        if (rc == 0) {
+          ts.push_back(t);
+          stacks.push_back(m);
+          continue;
+        }
+      }
+      munmap(m, bytes);
+      break;
     }
     pthread_mutex_unlock(&gate);
     for (pthread_t t : ts) pthread_join(t, nullptr);
-    if (pa) pthread_attr_destroy(pa);
+    for (void* m : stacks) munmap(m, bytes);
     return int(ts.size());
   }
 };
 #endif
 
-// The largest team (threads, the caller included) this thread may start: nt when it can
-// create the threads, fewer when it cannot.
+// The team (threads, the caller included) this thread starts for a request of nt > 1:
+// nt when the threads exist or can be created, fewer when they cannot.
 inline int usable_team(int nt) {
 #if defined(FASTLOSS_HAVE_ATFORK) && defined(_OPENMP)
-  thread_local int started = 1;     // the largest team this thread has started
-  thread_local int refused = 1 << 30;  // the smallest team a probe found too large
-  thread_local int fallback = 1;     // and the team used instead
-  if (nt <= started) return nt;
-  if (nt >= refused) return fallback;
-  ThreadProbe probe;
-  const int made = probe.run(nt - 1);
-  if (made >= nt - 1) {
-    started = nt;
-    return nt;
+  thread_local int pool = 1;  // the last team this thread started: libgomp keeps its threads
+  int team = nt;
+  if (nt > pool) {
+    ThreadProbe probe;
+    const int need = nt - pool;
+    const int made = probe.run(need);
+    if (made < need) team = std::max(1, pool + made - 1);  // (a thread's margin)
   }
-  refused = nt;
-  fallback = std::max(1, made);  // (made - 1 added threads: a margin for the team's needs)
-  return fallback;
+  if (team > 1) pool = team;  // (a team of one is run without a region: the pool stays)
+  return team;
 #else
   return nt;
 #endif
