@@ -49,12 +49,12 @@ inline void note_team_start() {
 // exit 1) when pthread_create fails for a team it starts. libgomp keeps the threads of the
 // last team a calling thread started, and a smaller team lets the others exit, so a team
 // larger than the last one creates threads: before it starts, a probe creates the threads
-// it would add, with the stack size libgomp gives them, and joins them (their stacks stay
-// in glibc's cache for libgomp to reuse). When the probe cannot create them all, the team
-// gets one thread fewer than it found room for (at least the calling thread alone): fewer
-// threads, never an exit; the results do not depend on the count. The probe runs on every
-// such growth, not once: the room changes between calls, and threads that have just left
-// a smaller team may still be holding their stacks.
+// it would add, on stacks of the size libgomp's threads get, joins them and unmaps their
+// stacks (the room is then free for libgomp's). When the probe cannot create them all,
+// the team gets one thread fewer than it found room for (at least the calling thread
+// alone): fewer threads, never an exit; the results do not depend on the count. The probe
+// runs on every such growth, not once: the room changes between calls, and threads that
+// have just left a smaller team may still be holding their stacks.
 #if defined(FASTLOSS_HAVE_ATFORK) && defined(_OPENMP)
 // OMP_STACKSIZE (GOMP_STACKSIZE): the stack of libgomp's threads; 0 for the default.
 inline size_t omp_stack_bytes() {
@@ -109,8 +109,12 @@ struct ThreadProbe {
     const size_t bytes = (omp_thread_stack_bytes() + page - 1) / page * page + page;
     pthread_mutex_lock(&gate);
     for (int k = 0; k < extra; ++k) {
-      void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+#if defined(MAP_STACK)
+      const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK;
+#else
+      const int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+      void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
       if (m == MAP_FAILED) break;
       pthread_attr_t attr;
       int rc = pthread_attr_init(&attr);
