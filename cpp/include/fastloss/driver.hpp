@@ -56,29 +56,25 @@ inline void note_team_start() {
 // runs on every such growth, not once: the room changes between calls, and threads that
 // have just left a smaller team may still be holding their stacks.
 #if defined(FASTLOSS_HAVE_ATFORK) && defined(_OPENMP)
-// OMP_STACKSIZE (GOMP_STACKSIZE): the stack of libgomp's threads; 0 for the default.
+// The stack libgomp's threads get: OMP_STACKSIZE (GOMP_STACKSIZE), else the process's
+// default thread stack.
 inline size_t omp_stack_bytes() {
   const char* s = std::getenv("OMP_STACKSIZE");
   if (!s || !*s) s = std::getenv("GOMP_STACKSIZE");
-  if (!s || !*s) return 0;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(s, &end, 10);
-  while (end && *end == ' ') ++end;
-  const char u = end && *end ? char(*end | 0x20) : 'k';
-  const unsigned long long mul = u == 'b' ? 1ull : u == 'm' ? 1ull << 20 : u == 'g' ? 1ull << 30 : 1ull << 10;
-  return size_t(v * mul);
-}
-
-// The stack libgomp's threads get: OMP_STACKSIZE, else the process's default.
-inline size_t omp_thread_stack_bytes() {
-  size_t stack = omp_stack_bytes();
+  size_t stack = 0;
+  if (s && *s) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(s, &end, 10);
+    while (end && *end == ' ') ++end;
+    const char u = end && *end ? char(*end | 0x20) : 'k';
+    const unsigned long long mul = u == 'b' ? 1ull : u == 'm' ? 1ull << 20 : u == 'g' ? 1ull << 30 : 1ull << 10;
+    stack = size_t(v * mul);
+  }
 #if defined(__GLIBC__)
-  if (!stack) {
-    pthread_attr_t d;
-    if (pthread_getattr_default_np(&d) == 0) {
-      pthread_attr_getstacksize(&d, &stack);
-      pthread_attr_destroy(&d);
-    }
+  pthread_attr_t d;
+  if (!stack && pthread_getattr_default_np(&d) == 0) {
+    pthread_attr_getstacksize(&d, &stack);
+    pthread_attr_destroy(&d);
   }
 #endif
   return stack ? stack : size_t(8) << 20;
@@ -106,7 +102,7 @@ struct ThreadProbe {
       return 0;
     }
     const size_t page = size_t(sysconf(_SC_PAGESIZE));
-    const size_t bytes = (omp_thread_stack_bytes() + page - 1) / page * page + page;
+    const size_t bytes = (omp_stack_bytes() + page - 1) / page * page + page;
     pthread_mutex_lock(&gate);
     for (int k = 0; k < extra; ++k) {
 #if defined(MAP_STACK)
