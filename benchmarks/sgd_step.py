@@ -182,6 +182,7 @@ def phases(rounds):
 # -------------------------------------------------------------------------------- loop
 
 def loop(iters, chunk, rounds=3):
+    chunk = max(1, min(chunk, iters))
     X, y, W0 = data()
     contenders = {}
 
