@@ -22,7 +22,8 @@ loop: 1,500 iterations of the lecture's loop: sampling (rng.choice), the loss an
   splits them; a train() call also pays its once-per-fit checks of X, so chunks shorter
   than a fit charge those to every chunk).
 contention: each kernel at the default threads and at one thread, in a quiet machine and
-  with one busy process (a spinning Python process), ratio default / one thread.
+  with one busy process (a spinning Python process), ratio default / one thread; the two
+  counts alternate call by call, and every call takes other rows of X.
 """
 
 from __future__ import annotations
@@ -301,11 +302,16 @@ def contention(rounds):
             time.sleep(0.5)
         try:
             t = {(k, nt): [] for k in kernels for nt in (None, 1)}
+            call = 0
             for r in range(rounds + 2):
                 for k, f in kernels.items():
-                    for nt in (None, 1):
+                    # (the order of the two counts alternates round by round, and every
+                    # call takes other rows: a call right after the same rows would find
+                    # them in cache)
+                    for nt in ((None, 1) if r % 2 == 0 else (1, None)):
                         t0 = time.perf_counter()
-                        f(nt, r % 64)
+                        f(nt, call % 64)
+                        call += 1
                         if r >= 2:
                             t[(k, nt)].append(time.perf_counter() - t0)
         finally:
