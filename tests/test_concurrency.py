@@ -327,3 +327,45 @@ def test_forked_child_after_threaded_calls():
             pytest.fail("the forked child did not finish within 120 s (an OpenMP hang)")
     assert os.WEXITSTATUS(status) == 0
     assert b"".join(chunks) == expected
+
+
+def _spin(stop):
+    while not stop.is_set():
+        pass
+
+
+def test_busy_cores_give_the_same_bits():
+    """Beside processes that keep every core busy, a call whose team waits for a core runs
+    its next calls on the calling thread for a while (the driver's team gate), then tries
+    its team again: every one of those calls gives the bits of one thread."""
+    import multiprocessing as mp
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(3_000, 1_200)).astype(np.float32)
+    W = (rng.normal(size=(1_200, 10)) * 0.01).astype(np.float32)
+    y = rng.integers(0, 10, 3_000)
+    S = rng.normal(size=(20_000, 10)).astype(np.float32)
+    idx = [rng.integers(0, 3_000, 200) for _ in range(8)]
+    want = []
+    for i in idx:
+        lw, dW = fl.linear_loss(W, X, y, indices=i, reg=1e-3, n_threads=1)
+        ls, G = fl.softmax_cross_entropy(S[i[0]:], np.resize(y, 20_000 - i[0]), n_threads=1)
+        want.append((float(lw), dW.tobytes(), float(ls), G.tobytes()))
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_spin, args=(stop,), daemon=True)
+             for _ in range(os.cpu_count() or 2)]
+    for p in procs:
+        p.start()
+    try:
+        time.sleep(0.3)
+        for r in range(300):
+            k = r % len(idx)
+            i = idx[k]
+            lw, dW = fl.linear_loss(W, X, y, indices=i, reg=1e-3)
+            ls, G = fl.softmax_cross_entropy(S[i[0]:], np.resize(y, 20_000 - i[0]))
+            assert (float(lw), dW.tobytes(), float(ls), G.tobytes()) == want[k], r
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(10)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -154,6 +155,60 @@ inline int usable_team(int nt) {
   return nt;
 #endif
 }
+
+// Teams that lose to the calling thread alone. When other work keeps the cores busy (a
+// second training job, a compile), a thread of a team can wait milliseconds for a core,
+// and a region of a fraction of a millisecond -- an SGD step's -- then takes several
+// times as long as on the calling thread (2.6x beside one busy process on 2 cores).
+// Each region measures itself: its wall time against its work on one thread (its items
+// x the fastest thread's time per item). A region that took kTeamLossNs longer than its
+// work on one thread (its threads waited for a core, before or during their work)
+// closes the gate: calls run on the calling thread for
+// kTeamBackoffMinNs, twice as long after each further loss (at most kTeamBackoffMaxNs),
+// and the first region after that measures again. Fork/join costs alone (tens of
+// microseconds) never close it. A gate per parallel loop and per size class of its items
+// (a small step's losses do not keep a large update off its team); results never depend
+// on the gates.
+constexpr int64_t kTeamLossNs = 200000;
+constexpr int64_t kTeamBackoffMinNs = 10000000;
+constexpr int64_t kTeamBackoffMaxNs = 1000000000;
+
+inline int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct TeamGate {
+  std::atomic<int64_t> closed_until{0};  // steady_ns
+  std::atomic<int64_t> backoff{0};       // the last closing's length, 0 after a win
+};
+
+// The size class of a loop of n items: powers of two, the last one open ended.
+constexpr int kTeamGateClasses = 16;
+inline int team_gate_class(int64_t n) {
+  int c = 0;
+  while (c + 1 < kTeamGateClasses && (int64_t(1) << (c + 1)) <= n) ++c;
+  return c;
+}
+
+inline bool team_gate_open(const TeamGate& g) {
+  const int64_t until = g.closed_until.load(std::memory_order_relaxed);
+  return until == 0 || steady_ns() >= until;
+}
+
+// A region's measurement: its wall time and its work on one thread.
+inline void team_gate_report(TeamGate& g, int64_t wall, int64_t one_thread) {
+  if (wall > one_thread + kTeamLossNs) {
+    const int64_t b = g.backoff.load(std::memory_order_relaxed);
+    const int64_t nb = b == 0 ? kTeamBackoffMinNs : std::min(kTeamBackoffMaxNs, 2 * b);
+    g.backoff.store(nb, std::memory_order_relaxed);
+    g.closed_until.store(steady_ns() + nb, std::memory_order_relaxed);
+  } else if (g.backoff.load(std::memory_order_relaxed) != 0) {
+    g.backoff.store(0, std::memory_order_relaxed);
+    g.closed_until.store(0, std::memory_order_relaxed);
+  }
+}
 }  // namespace fastloss
 
 FASTLOSS_NS_BEGIN
@@ -276,8 +331,9 @@ class ScratchLease {
   unsigned epoch_;
 };
 
-// Calls f(i) for every i in [0, n): spread over nt OpenMP threads (static schedule) when
-// par, else in order on the calling thread. Results must not depend on which thread runs i.
+// Calls f(i) for every i in [0, n): spread over nt OpenMP threads (each a contiguous
+// range of i) when par and the team gate is open, else in order on the calling thread.
+// Results must not depend on which thread runs i.
 //
 // An exception thrown by f (std::bad_alloc from scratch memory) must not leave the
 // parallel region, where it would end the process (std::terminate): the exception of the
@@ -286,23 +342,39 @@ class ScratchLease {
 template <class F>
 void parallel_for(int64_t n, int nt, bool par, F&& f) {
 #if defined(_OPENMP)
+  static TeamGate gates[kTeamGateClasses];  // (this loop's: one per F)
+  TeamGate& gate = gates[team_gate_class(n)];
+  if (par && nt > 1 && !team_gate_open(gate)) par = false;
   if (par && nt > 1) nt = usable_team(nt);
   if (par && nt > 1) {
     note_team_start();
     std::exception_ptr first;
     int64_t first_i = n;
     std::atomic<bool> failed{false};
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t i = 0; i < n; ++i) {
-      if (failed.load(std::memory_order_relaxed)) continue;
-      try {
-        f(i);
-      } catch (...) {
-        failed.store(true, std::memory_order_relaxed);
+    std::atomic<int64_t> per_item{INT64_MAX};
+    const int64_t t0 = steady_ns();
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+      const int64_t i0 = n * t / team, i1 = n * (t + 1) / team;
+      const int64_t s0 = steady_ns();
+      for (int64_t i = i0; i < i1; ++i) {
+        if (failed.load(std::memory_order_relaxed)) break;
+        try {
+          f(i);
+        } catch (...) {
+          failed.store(true, std::memory_order_relaxed);
 #pragma omp critical(fastloss_parallel_for_error)
-        if (i < first_i) {
-          first_i = i;
-          first = std::current_exception();
+          if (i < first_i) {
+            first_i = i;
+            first = std::current_exception();
+          }
+        }
+      }
+      if (i1 > i0) {
+        const int64_t rate = (steady_ns() - s0) / (i1 - i0);
+        int64_t cur = per_item.load(std::memory_order_relaxed);
+        while (rate < cur && !per_item.compare_exchange_weak(cur, rate)) {
         }
       }
     }
@@ -312,6 +384,7 @@ void parallel_for(int64_t n, int nt, bool par, F&& f) {
       drop_idle_scratch();
       std::rethrow_exception(first);
     }
+    team_gate_report(gate, steady_ns() - t0, per_item.load() * n);
     return;
   }
 #else
