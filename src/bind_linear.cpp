@@ -3,6 +3,7 @@
 #include <string>
 
 #include "bind_common.hpp"
+#include "fastloss/driver.hpp"
 #include "fastloss/linear_kernels.hpp"
 
 namespace py = pybind11;
@@ -161,4 +162,33 @@ void bind_linear(py::module_& m) {
         p = static_cast<double*>(arr.mutable_data());
       },
       "Phase timers of linear_loss on this thread (benchmarks only).");
+
+  // Tests only: the driver's team gate (see driver.hpp) on a gate of its own, with the
+  // times given. events: ("report", wall_ns, cpu_ns, now_ns) or ("open", now_ns); returns
+  // the gate's closed_until after each report and 1/0 for each "open".
+  m.def(
+      "_team_gate_trace",
+      [](const py::list& events) {
+        namespace fb = fastloss::FASTLOSS_ISA;
+        fb::TeamGate g;
+        py::list out;
+        for (const py::handle& e : events) {
+          const py::tuple t = py::reinterpret_borrow<py::tuple>(e);
+          const std::string kind = t[0].cast<std::string>();
+          if (kind == "report") {
+            fb::team_gate_report(g, t[1].cast<int64_t>(), t[2].cast<int64_t>(),
+                                 t[3].cast<int64_t>());
+            out.append(g.closed_until.load());
+          } else if (kind == "open") {
+            out.append(int(fb::team_gate_open(g, t[1].cast<int64_t>())));
+          } else {
+            throw py::value_error("event must be 'report' or 'open'");
+          }
+        }
+        return out;
+      },
+      "The driver's team gate with given times (tests only).");
+  m.def(
+      "_team_gate_class", [](int64_t work) { return fastloss::FASTLOSS_ISA::team_gate_class(work); },
+      "The driver's work class of a loop (tests only).");
 }

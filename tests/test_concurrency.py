@@ -369,3 +369,34 @@ def test_busy_cores_give_the_same_bits():
         stop.set()
         for p in procs:
             p.join(10)
+
+
+def test_team_gate_rule():
+    """The driver's team gate, with the times given: a region 0.2 ms slower than its
+    threads' CPU time closes its gate for 10 ms, twice as long after each further loss (at
+    most 1 s); a region that does not lose opens it again."""
+    from fastloss import _core
+
+    ms = 1_000_000
+    t = _core._team_gate_trace([tuple(int(v) if not isinstance(v, str) else v for v in e) for e in [
+        ("open", 0),
+        ("report", 0.30 * ms, 0.20 * ms, 1 * ms),   # 0.1 ms of waiting: no loss
+        ("open", 1 * ms),
+        ("report", 0.50 * ms, 0.25 * ms, 2 * ms),   # 0.25 ms: a loss
+        ("open", 11 * ms), ("open", 12 * ms),
+        ("report", 5.0 * ms, 1.0 * ms, 12 * ms),    # lost again: 20 ms
+        ("open", 31 * ms), ("open", 32 * ms),
+        *[("report", 9 * ms, 1 * ms, 100 * ms)] * 8,  # 40, 80, ... then 1 s at most
+        ("report", 1.0 * ms, 1.9 * ms, 2_000 * ms),  # a win: open
+        ("open", 2_000 * ms),
+        ("report", 0.5 * ms, 0.2 * ms, 2_001 * ms),  # the next loss: 10 ms again
+    ]])
+    assert t[:4] == [1, 0, 1, 12 * ms]
+    assert t[4:6] == [0, 1]
+    assert t[6] == 32 * ms
+    assert t[7:9] == [0, 1]
+    assert t[9:17] == [100 * ms + b * ms for b in (40, 80, 160, 320, 640, 1000, 1000, 1000)]
+    assert t[17:] == [0, 1, 2_011 * ms]
+    # the work classes: the bit length of the work, less one, at most 63
+    assert [_core._team_gate_class(w) for w in (0, 1, 2, 3, 4, 1023, 1024, 2**62, 2**63 - 1)] \
+        == [0, 0, 1, 1, 2, 9, 10, 62, 62]

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <new>
 #include <type_traits>
@@ -156,22 +157,26 @@ inline int usable_team(int nt) {
 #endif
 }
 
+}  // namespace fastloss
+
+FASTLOSS_NS_BEGIN
+
 // Teams that lose to the calling thread alone. When other work keeps the cores busy (a
 // second training job, a compile), a thread of a team can wait milliseconds for a core,
 // and a region of a fraction of a millisecond -- an SGD step's -- then takes several
-// times as long as on the calling thread (2.6x beside one busy process on 2 cores).
-// Each region measures itself: its wall time against its work on one thread (its items
-// x the fastest thread's time per item). A region that took kTeamLossNs longer than its
-// work on one thread (its threads waited for a core, before or during their work)
-// closes the gate: calls run on the calling thread for
-// kTeamBackoffMinNs, twice as long after each further loss (at most kTeamBackoffMaxNs),
-// and the first region after that measures again. Fork/join costs alone (tens of
-// microseconds) never close it. A gate per parallel loop and per size class of its items
-// (a small step's losses do not keep a large update off its team); results never depend
-// on the gates.
+// times as long as its work on one thread (2.6-4.7x beside one busy process on 2
+// cores). Each region measures itself: its wall time against the CPU time its threads
+// spent on its items (the work's time on one thread, or a little more). A region that
+// took kTeamLossNs longer than that (its threads waited for a core, before or during
+// their work) closes the gate of its loop and work class: those calls run on the
+// calling thread for kTeamBackoffMinNs, twice as long after each further loss (at most
+// kTeamBackoffMaxNs), and the first region after that measures again. A gate per
+// parallel loop (per F) and per power of two of its work (a cheap call's losses do not
+// keep a large one off its team); results never depend on the gates.
 constexpr int64_t kTeamLossNs = 200000;
 constexpr int64_t kTeamBackoffMinNs = 10000000;
 constexpr int64_t kTeamBackoffMaxNs = 1000000000;
+constexpr int kTeamGateClasses = 64;
 
 inline int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -179,39 +184,45 @@ inline int64_t steady_ns() {
       .count();
 }
 
+// The calling thread's CPU time (its wall time where the system has no such clock).
+inline int64_t thread_cpu_ns() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+    return int64_t(ts.tv_sec) * 1000000000 + int64_t(ts.tv_nsec);
+#endif
+  return steady_ns();
+}
+
 struct TeamGate {
-  std::atomic<int64_t> closed_until{0};  // steady_ns
+  std::atomic<int64_t> closed_until{0};  // steady_ns; 0: open
   std::atomic<int64_t> backoff{0};       // the last closing's length, 0 after a win
 };
 
-// The size class of a loop of n items: powers of two, the last one open ended.
-constexpr int kTeamGateClasses = 16;
-inline int team_gate_class(int64_t n) {
+// The work class of a loop: the bit length of its work (elements, FMAs: the caller's unit).
+inline int team_gate_class(int64_t work) {
   int c = 0;
-  while (c + 1 < kTeamGateClasses && (int64_t(1) << (c + 1)) <= n) ++c;
+  while (c + 1 < kTeamGateClasses && work >> c > 1) ++c;
   return c;
 }
 
-inline bool team_gate_open(const TeamGate& g) {
+inline bool team_gate_open(const TeamGate& g, int64_t now) {
   const int64_t until = g.closed_until.load(std::memory_order_relaxed);
-  return until == 0 || steady_ns() >= until;
+  return until == 0 || now >= until;
 }
 
-// A region's measurement: its wall time and its work on one thread.
-inline void team_gate_report(TeamGate& g, int64_t wall, int64_t one_thread) {
-  if (wall > one_thread + kTeamLossNs) {
+// A region's measurement, at time now: its wall time and its threads' CPU time.
+inline void team_gate_report(TeamGate& g, int64_t wall, int64_t cpu, int64_t now) {
+  if (wall > cpu + kTeamLossNs) {
     const int64_t b = g.backoff.load(std::memory_order_relaxed);
     const int64_t nb = b == 0 ? kTeamBackoffMinNs : std::min(kTeamBackoffMaxNs, 2 * b);
     g.backoff.store(nb, std::memory_order_relaxed);
-    g.closed_until.store(steady_ns() + nb, std::memory_order_relaxed);
+    g.closed_until.store(now + nb, std::memory_order_relaxed);
   } else if (g.backoff.load(std::memory_order_relaxed) != 0) {
     g.backoff.store(0, std::memory_order_relaxed);
     g.closed_until.store(0, std::memory_order_relaxed);
   }
 }
-}  // namespace fastloss
-
-FASTLOSS_NS_BEGIN
 
 // Below this many elements a call stays on the calling thread (no fork/join cost).
 constexpr int64_t kParallelMinElems = int64_t(1) << 15;
@@ -332,32 +343,33 @@ class ScratchLease {
 };
 
 // Calls f(i) for every i in [0, n): spread over nt OpenMP threads (each a contiguous
-// range of i) when par and the team gate is open, else in order on the calling thread.
-// Results must not depend on which thread runs i.
+// range of i) when par and the team gate of this loop and its work (any unit, for the
+// gate's class) is open, else in order on the calling thread. Results must not depend on
+// which thread runs i.
 //
 // An exception thrown by f (std::bad_alloc from scratch memory) must not leave the
 // parallel region, where it would end the process (std::terminate): the exception of the
 // lowest i is kept, the threads skip their remaining items, and it is rethrown on the
 // calling thread after the region.
 template <class F>
-void parallel_for(int64_t n, int nt, bool par, F&& f) {
+void parallel_for(int64_t n, int64_t work, int nt, bool par, F&& f) {
 #if defined(_OPENMP)
   static TeamGate gates[kTeamGateClasses];  // (this loop's: one per F)
-  TeamGate& gate = gates[team_gate_class(n)];
-  if (par && nt > 1 && !team_gate_open(gate)) par = false;
+  TeamGate& gate = gates[team_gate_class(work)];
+  if (par && nt > 1 && !team_gate_open(gate, steady_ns())) par = false;
   if (par && nt > 1) nt = usable_team(nt);
   if (par && nt > 1) {
     note_team_start();
     std::exception_ptr first;
     int64_t first_i = n;
     std::atomic<bool> failed{false};
-    std::atomic<int64_t> per_item{INT64_MAX};
+    std::atomic<int64_t> cpu{0};
     const int64_t t0 = steady_ns();
 #pragma omp parallel num_threads(nt)
     {
       const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
       const int64_t i0 = n * t / team, i1 = n * (t + 1) / team;
-      const int64_t s0 = steady_ns();
+      const int64_t s0 = i1 > i0 ? thread_cpu_ns() : 0;
       for (int64_t i = i0; i < i1; ++i) {
         if (failed.load(std::memory_order_relaxed)) break;
         try {
@@ -371,12 +383,7 @@ void parallel_for(int64_t n, int nt, bool par, F&& f) {
           }
         }
       }
-      if (i1 > i0) {
-        const int64_t rate = (steady_ns() - s0) / (i1 - i0);
-        int64_t cur = per_item.load(std::memory_order_relaxed);
-        while (rate < cur && !per_item.compare_exchange_weak(cur, rate)) {
-        }
-      }
+      if (i1 > i0) cpu.fetch_add(thread_cpu_ns() - s0, std::memory_order_relaxed);
     }
     if (first) {
       // the team's threads give back the scratch they keep (see ScratchLease)
@@ -384,10 +391,12 @@ void parallel_for(int64_t n, int nt, bool par, F&& f) {
       drop_idle_scratch();
       std::rethrow_exception(first);
     }
-    team_gate_report(gate, steady_ns() - t0, per_item.load() * n);
+    const int64_t t1 = steady_ns();
+    team_gate_report(gate, t1 - t0, cpu.load(), t1);
     return;
   }
 #else
+  (void)work;
   (void)nt;
   (void)par;
 #endif
@@ -401,7 +410,7 @@ void for_row_blocks(int64_t N, int64_t rows, int64_t width, int n_threads, F&& f
   const int64_t n_blocks = (N + rows - 1) / rows;
   const int nt = resolve_threads(n_threads, n_blocks);
   const bool par = nt > 1 && n_blocks > 1 && N * std::max<int64_t>(width, 1) >= kParallelMinElems;
-  parallel_for(n_blocks, nt, par,
+  parallel_for(n_blocks, N * std::max<int64_t>(width, 1), nt, par,
                [&](int64_t b) { f(b, b * rows, std::min(N, (b + 1) * rows)); });
 }
 

@@ -458,7 +458,7 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     if (grad && fresh) std::fill(dW_k, dW_k + C * Dp, T(0));  // (no rows)
     lsum[size_t(k)] = acc;
   };
-  parallel_for(K, nt, par, run_chunk);
+  parallel_for(K, M * D * C, nt, par, run_chunk);
   for (size_t i = 0; i < chunk_phases.size(); ++i) phases[i % 5] += chunk_phases[i];
   clock.lap(5);  // (the chunks' wall time: the per-chunk phases of all threads, overlapped)
   for (const LabelError& e : errs)
@@ -537,7 +537,8 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   // (threads only for a combination worth a fork/join: the CIFAR-10 minibatch's, 2 x 30,880
   // partial elements, takes 0.15 ms on one thread, and a second team start behind a busy
   // core cost it 20 ms at load average 11-14)
-  parallel_for(n_spans, nt, par && n_spans > 1 && K * C * Dp >= (int64_t(1) << 20), combine);
+  parallel_for(n_spans, K * C * Dp, nt, par && n_spans > 1 && K * C * Dp >= (int64_t(1) << 20),
+               combine);
   double rsum = 0.0;
   for (double v : rspan) rsum += v;
   if (grad && a.db)
