@@ -130,11 +130,51 @@ def test_threads_give_identical_bits(dtype, C):
     b = rng.normal(size=C).astype(dtype)
     y = rng.integers(0, C, 3000)
     idx = rng.integers(0, 3000, 1000)
-    for kw in [dict(loss="softmax"), dict(loss="hinge", indices=idx, b=b, reg=0.1)]:
+    W[::7] = 0.0  # (zeros for the l1 penalty's sign)
+    for kw in [dict(loss="softmax"), dict(loss="hinge", indices=idx, b=b, reg=0.1),
+               dict(loss="softmax", reg=0.2, penalty="elasticnet", l1_ratio=0.3),
+               dict(loss="hinge", reg=0.2, penalty="l1", indices=idx)]:
         outs = [fl.linear_loss(W, X, y, n_threads=t, **kw) for t in (1, 2, 4)]
         for o in outs[1:]:
             for a, r in zip(o, outs[0]):
                 assert np.asarray(a).tobytes() == np.asarray(r).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet"])
+def test_penalty_gradient_of_special_values(dtype, penalty):
+    """No rows (reduction="sum"): dW is the penalty's gradient alone, element by element
+    as NumPy computes it (np.sign keeps NaN and the signed zeros), for D past one SIMD
+    chunk and not a multiple of it."""
+    D, C = 45, 3
+    vals = np.array([1.5, -2.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 3e-5, -7.25], dtype)
+    W = np.resize(vals, D * C).reshape(D, C)
+    X = np.zeros((0, D), dtype)
+    reg, rho = 0.3, 0.25
+    l1 = {"l1": 1.0, "l2": 0.0, "elasticnet": rho}[penalty]
+    with np.errstate(invalid="ignore"):
+        loss, dW = fl.linear_loss(W, X, np.zeros(0, np.int64), reg=reg, penalty=penalty,
+                                  l1_ratio=rho, reduction="sum")
+        W64 = W.astype(np.float64)
+        want = np.zeros_like(W64)
+        want_loss = 0.0
+        if l1:
+            want = want + reg * l1 * np.sign(W64)
+            want_loss += l1 * np.abs(W64).sum()
+        if l1 != 1.0:
+            want = want + 2.0 * reg * (1.0 - l1) * W64
+            want_loss += (1.0 - l1) * (W64 * W64).sum()
+    assert dW.dtype == dtype
+    np.testing.assert_allclose(dW, want.astype(dtype), rtol=1e-6 if dtype == np.float32 else 1e-15)
+    assert np.array_equal(np.signbit(dW[W == 0]), np.signbit(want.astype(dtype)[W == 0]))
+    assert np.isnan(loss) and np.isnan(reg * want_loss)
+    finite = np.isfinite(W)
+    W2 = np.where(finite, W, 0).astype(dtype)
+    loss2, dW2 = fl.linear_loss(W2, X, np.zeros(0, np.int64), reg=reg, penalty=penalty,
+                                l1_ratio=rho, reduction="sum")
+    W64 = W2.astype(np.float64)
+    want_loss2 = l1 * np.abs(W64).sum() + (1.0 - l1) * (W64 * W64).sum()
+    assert loss2 == pytest.approx(reg * want_loss2, rel=1e-6 if dtype == np.float32 else 1e-12)
 
 
 def test_repeated_calls_reuse_scratch_without_stale_values():

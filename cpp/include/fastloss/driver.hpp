@@ -342,48 +342,62 @@ class ScratchLease {
   unsigned epoch_;
 };
 
-// Calls f(i) for every i in [0, n): spread over nt OpenMP threads (each a contiguous
-// range of i) when par and the team gate of this loop and its work (any unit, for the
-// gate's class) is open, else in order on the calling thread. Results must not depend on
-// which thread runs i.
+// Calls f(i) for every i in [0, n) and then, once every f(i) has returned, g(j) for
+// every j in [0, m): on one team of nt OpenMP threads (each a contiguous range of i, a
+// barrier, then a contiguous range of j) when par and the team gate of this loop and its
+// work (any unit, for the gate's class) is open, else in order on the calling thread.
+// Results must not depend on which thread runs i or j. A second step that reads what the
+// first wrote (a reduction of per-chunk partials) so costs no second team start.
 //
-// An exception thrown by f (std::bad_alloc from scratch memory) must not leave the
+// An exception thrown by f or g (std::bad_alloc from scratch memory) must not leave the
 // parallel region, where it would end the process (std::terminate): the exception of the
-// lowest i is kept, the threads skip their remaining items, and it is rethrown on the
-// calling thread after the region.
-template <class F>
-void parallel_for(int64_t n, int64_t work, int nt, bool par, F&& f) {
+// first item (f's before g's, the lowest index) is kept, the threads skip their remaining
+// items and the second step, and it is rethrown on the calling thread after the region.
+template <class F, class G>
+void parallel_for_then(int64_t n, F&& f, int64_t m, G&& g, int64_t work, int nt, bool par) {
 #if defined(_OPENMP)
-  static TeamGate gates[kTeamGateClasses];  // (this loop's: one per F)
+  static TeamGate gates[kTeamGateClasses];  // (this loop's: one per F and G)
   TeamGate& gate = gates[team_gate_class(work)];
   if (par && nt > 1 && !team_gate_open(gate, steady_ns())) par = false;
   if (par && nt > 1) nt = usable_team(nt);
   if (par && nt > 1) {
     note_team_start();
     std::exception_ptr first;
-    int64_t first_i = n;
+    int64_t first_i = n + m;
     std::atomic<bool> failed{false};
     std::atomic<int64_t> cpu{0};
+    // items [lo, hi) of fn, numbered from base for the order of their exceptions
+    auto run = [&](int64_t lo, int64_t hi, int64_t base, auto& fn) {
+      for (int64_t i = lo; i < hi; ++i) {
+        if (failed.load(std::memory_order_relaxed)) break;
+        try {
+          fn(i);
+        } catch (...) {
+          failed.store(true, std::memory_order_relaxed);
+#pragma omp critical(fastloss_parallel_for_error)
+          if (base + i < first_i) {
+            first_i = base + i;
+            first = std::current_exception();
+          }
+        }
+      }
+    };
     const int64_t t0 = steady_ns();
 #pragma omp parallel num_threads(nt)
     {
       const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
       const int64_t i0 = n * t / team, i1 = n * (t + 1) / team;
+      // (the CPU time spent on items: not the time spinning at the barrier)
       const int64_t s0 = i1 > i0 ? thread_cpu_ns() : 0;
-      for (int64_t i = i0; i < i1; ++i) {
-        if (failed.load(std::memory_order_relaxed)) break;
-        try {
-          f(i);
-        } catch (...) {
-          failed.store(true, std::memory_order_relaxed);
-#pragma omp critical(fastloss_parallel_for_error)
-          if (i < first_i) {
-            first_i = i;
-            first = std::current_exception();
-          }
-        }
-      }
+      run(i0, i1, 0, f);
       if (i1 > i0) cpu.fetch_add(thread_cpu_ns() - s0, std::memory_order_relaxed);
+      if (m > 0) {
+#pragma omp barrier
+        const int64_t j0 = m * t / team, j1 = m * (t + 1) / team;
+        const int64_t s1 = j1 > j0 ? thread_cpu_ns() : 0;
+        run(j0, j1, n, g);
+        if (j1 > j0) cpu.fetch_add(thread_cpu_ns() - s1, std::memory_order_relaxed);
+      }
     }
     if (first) {
       // the team's threads give back the scratch they keep (see ScratchLease)
@@ -401,6 +415,13 @@ void parallel_for(int64_t n, int64_t work, int nt, bool par, F&& f) {
   (void)par;
 #endif
   for (int64_t i = 0; i < n; ++i) f(i);
+  for (int64_t j = 0; j < m; ++j) g(j);
+}
+
+// Calls f(i) for every i in [0, n), as parallel_for_then with no second step.
+template <class F>
+void parallel_for(int64_t n, int64_t work, int nt, bool par, F&& f) {
+  parallel_for_then(n, f, 0, [](int64_t) {}, work, nt, par);
 }
 
 // Calls f(block, row_begin, row_end) for every block of `rows` rows of N, spread over

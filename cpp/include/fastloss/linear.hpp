@@ -458,18 +458,6 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     if (grad && fresh) std::fill(dW_k, dW_k + C * Dp, T(0));  // (no rows)
     lsum[size_t(k)] = acc;
   };
-  parallel_for(K, M * D * C, nt, par, run_chunk);
-  for (size_t i = 0; i < chunk_phases.size(); ++i) phases[i % 5] += chunk_phases[i];
-  clock.lap(5);  // (the chunks' wall time: the per-chunk phases of all threads, overlapped)
-  for (const LabelError& e : errs)
-    if (e.row >= 0) {
-      res.error = e;
-      return res;
-    }
-  double total = 0.0;
-  for (double v : lsum) total += v;
-  res.data_loss = a.reduction == Reduction::mean ? total / denom : total;
-
   // Regularization (never on the bias) and the combination of the partials: each element
   // of dW sums its K partials in chunk order, in double, then adds its penalty's gradient;
   // the penalty itself is summed over fixed spans of d, then over the spans in order. The
@@ -485,11 +473,20 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
   auto combine_span = [&](int64_t sp, auto has_l1, auto has_l2) {
     constexpr bool L1 = decltype(has_l1)::value, L2 = decltype(has_l2)::value;
     const double c1 = reg * l1, c2 = 2.0 * reg * l2;
-    // Per-lane sums of the penalty (added in lane order at the end: independent chains,
-    // not one chain of dependent adds), W read from its packed copy (zero past D: no
-    // term), each SIMD chunk's VW rows of dW assembled in a tile and stored as one
-    // contiguous block of VW x C elements.
-    double rs1[VW] = {}, rs2[VW] = {};
+    // Per-lane sums of the penalty in registers (added in lane order at the end:
+    // independent chains, not one chain of dependent adds), W read from its packed copy
+    // (zero past D: no term); a SIMD chunk of VW elements is summed in NP native vectors of
+    // doubles. Each class's chunk goes to a tile as one vector, and the tile (C x VW) is
+    // stored transposed as the chunk's VW rows of dW, one contiguous block of VW x C.
+    using DV = vec<double>;
+    constexpr int DW = width<double>(), NP = VW / DW;
+    typedef T TH __attribute__((vector_size(DW * sizeof(T))));  // DW elements of T
+    auto widen = [](const T* p) {
+      TH h;
+      std::memcpy(&h, p, sizeof h);
+      return __builtin_convertvector(h, DV);
+    };
+    DV rs1[NP] = {}, rs2[NP] = {};
     ScratchLease<T, 7> tile_mem(grad ? size_t(VW * C) : 0);
     T* const tile = tile_mem.data();
     for (int64_t k = sp * span; k < std::min(nkc, (sp + 1) * span); ++k) {
@@ -497,32 +494,45 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
       for (int64_t c = 0; c < C; ++c) {
         const T* src = dWt + k * C * VW + c * VW;
         const T* wk = Wt + k * C * VW + c * VW;
-        double g[VW];
-        FL_SIMD for (int l = 0; l < VW; ++l) g[l] = 0.0;
+        DV g[NP] = {}, w[NP];
         if (grad)
           for (int64_t p = 0; p < K; ++p)
-            FL_SIMD for (int l = 0; l < VW; ++l) g[l] += double(src[p * C * Dp + l]);
-        FL_SIMD for (int l = 0; l < VW; ++l) {
-          const double w = double(wk[l]);
-          if (L1) {
-            rs1[l] += std::fabs(w);
-            g[l] += c1 * (w > 0.0 ? 1.0 : (w < 0.0 ? -1.0 : w * 0.0));  // np.sign: NaN stays
+            for (int q = 0; q < NP; ++q) g[q] += widen(src + p * C * Dp + q * DW);
+        for (int q = 0; q < NP; ++q) w[q] = widen(wk + q * DW);
+        if (L1)
+          for (int q = 0; q < NP; ++q) {
+            ivec<double> bits;
+            std::memcpy(&bits, &w[q], sizeof bits);
+            bits &= ~(ivec<double>{} + std::numeric_limits<int64_t>::min());  // |w|
+            DV aw;
+            std::memcpy(&aw, &bits, sizeof aw);
+            rs1[q] += aw;
+            // np.sign: NaN stays (w * 0), and so do the zeros
+            g[q] += c1 * (w[q] > 0.0 ? DV{} + 1.0 : (w[q] < 0.0 ? DV{} - 1.0 : w[q] * 0.0));
           }
-          if (L2) {
-            rs2[l] += w * w;
-            g[l] += c2 * w;
+        if (L2)
+          for (int q = 0; q < NP; ++q) {
+            rs2[q] += w[q] * w[q];
+            g[q] += c2 * w[q];
           }
-        }
         if (grad)
-          for (int l = 0; l < VW; ++l) tile[l * C + c] = T(g[l]);
+          for (int q = 0; q < NP; ++q) {
+            const TH out = __builtin_convertvector(g[q], TH);
+            std::memcpy(tile + c * VW + q * DW, &out, sizeof out);
+          }
       }
-      if (grad) std::copy(tile, tile + nl * C, a.dW + k * VW * C);
+      if (grad) {
+        T* dst = a.dW + k * VW * C;
+        for (int64_t l = 0; l < nl; ++l)
+          for (int64_t c = 0; c < C; ++c) dst[l * C + c] = tile[c * VW + l];
+      }
     }
     double s1 = 0.0, s2 = 0.0;
-    for (int l = 0; l < VW; ++l) {
-      s1 += rs1[l];
-      s2 += rs2[l];
-    }
+    for (int q = 0; q < NP; ++q)
+      for (int j = 0; j < DW; ++j) {
+        s1 += rs1[q][j];
+        s2 += rs2[q][j];
+      }
     rspan[size_t(sp)] = (L1 ? l1 * s1 : 0.0) + (L2 ? l2 * s2 : 0.0);
   };
   auto combine = [&](int64_t sp) {
@@ -534,11 +544,28 @@ LinearResult linear_loss(const LinearArgs<T>& a) {
     else if (h2) combine_span(sp, false_type{}, true_type{});
     else combine_span(sp, false_type{}, false_type{});
   };
-  // (threads only for a combination worth a fork/join: the CIFAR-10 minibatch's, 2 x 30,880
-  // partial elements, takes 0.15 ms on one thread, and a second team start behind a busy
-  // core cost it 20 ms at load average 11-14)
-  parallel_for(n_spans, K * C * Dp, nt, par && n_spans > 1 && K * C * Dp >= (int64_t(1) << 20),
-               combine);
+  // The combination runs on the chunks' team once every chunk is done (one team start a
+  // call, a barrier between the two steps), and not at all after a label out of range.
+  std::vector<double> span_phases(phases ? size_t(n_spans) : 0, 0.0);
+  auto combine_after_chunks = [&](int64_t sp) {
+    for (const LabelError& e : errs)
+      if (e.row >= 0) return;
+    PhaseClock sclock(phases ? span_phases.data() + sp : nullptr);
+    combine(sp);
+    sclock.lap(0);
+  };
+  parallel_for_then(K, run_chunk, n_spans, combine_after_chunks, M * D * C, nt, par);
+  for (size_t i = 0; i < chunk_phases.size(); ++i) phases[i % 5] += chunk_phases[i];
+  for (double v : span_phases) phases[4] += v;
+  clock.lap(5);  // (the team's wall time: the chunks and the combination, overlapped)
+  for (const LabelError& e : errs)
+    if (e.row >= 0) {
+      res.error = e;
+      return res;
+    }
+  double total = 0.0;
+  for (double v : lsum) total += v;
+  res.data_loss = a.reduction == Reduction::mean ? total / denom : total;
   double rsum = 0.0;
   for (double v : rspan) rsum += v;
   if (grad && a.db)
