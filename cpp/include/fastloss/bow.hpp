@@ -107,11 +107,14 @@ void gather(const ImageStack& s, int64_t n, int64_t r0, int64_t c0, int patch, T
 template <class T>
 FL_INLINE void normalise(T* FL_RESTRICT x, int64_t D, T eps, const T* FL_RESTRICT centre) {
   T sum = T(0);
+  FL_SIMD_REDUCE(+ : sum)
   for (int64_t d = 0; d < D; ++d) sum += x[d];
   const T m = sum / T(D);
   T var = T(0);
+  FL_SIMD_REDUCE(+ : var)
   for (int64_t d = 0; d < D; ++d) var += (x[d] - m) * (x[d] - m);
   const T sd = std::sqrt(var / T(D) + eps);
+  FL_SIMD
   for (int64_t d = 0; d < D; ++d) x[d] = (x[d] - m) / sd - centre[d];
 }
 
