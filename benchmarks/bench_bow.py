@@ -47,7 +47,8 @@ def kernel_scratch_bytes(bow, dtype, threads):
     normalised patches, their product row block, a distance row and the pooling targets
     (the constants of cpp/include/fastloss/bow.hpp)."""
     t = np.dtype(dtype).itemsize
-    lanes = 64 // t  # AVX-512 vectors
+    vec_bytes = {"avx512": 64, "avx2": 32}.get(fl.build_info()["isa_active"], 16)
+    lanes = vec_bytes // t  # the SIMD level in use
     nr = 2 * lanes
     D, K = bow.patch_dim_, bow.codebook_.shape[0]
     ncp = -(-(D + K) // nr) * nr
