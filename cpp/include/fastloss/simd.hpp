@@ -40,9 +40,9 @@ constexpr int width() {
   return VecT<T>::W;
 }
 
-// x in every lane. (x - 0 is x for every x, signed zeros included, so the compiler drops
-// the subtraction and broadcasts, from memory when x comes from there; 0 + x is not, as
-// 0 + -0 is +0, and costs an addition on every splat.)
+// x in every lane. (In the default rounding mode x - 0 is x for every x, signed zeros
+// included, so the compiler drops the subtraction and broadcasts, from memory when x comes
+// from there; 0 + x is not, as 0 + -0 is +0, and costs an addition on every splat.)
 template <class T>
 FL_INLINE vec<T> splat(T x) {
   return x - vec<T>{};
