@@ -405,6 +405,29 @@ def test_mean_with_extreme_weights_and_no_classes():
             f(S, [0, 0, 0], sample_weight=sw, class_weight=np.zeros(0))
 
 
+def test_label_smoothing_mean_keeps_rows_of_class_weight_zero_under_extreme_weights():
+    """A row whose label's class weight is 0 leaves the mean's denominator but, with label
+    smoothing, still adds its smoothing terms; rescaling subnormal sample weights kept it."""
+    S = np.array([[0.04026, 0.00659, -0.03367], [-0.04230, -0.00693, 0.03538]])
+    y = np.array([1, 0])
+    cw = np.array([1.03507242, 0.0, 0.1027385])
+    sw = np.array([8.295e-321, 6.438e-321])  # subnormal: 1 / sum(w) overflows unscaled
+    k = 1100  # the same weights times 2**1100: normal numbers, the same weighted mean
+    want_l, want_g = R.softmax_cross_entropy(S, y, label_smoothing=0.1, class_weight=cw,
+                                             sample_weight=np.ldexp(sw, k))
+    loss, g = fl.softmax_cross_entropy(S, y, label_smoothing=0.1, class_weight=cw,
+                                       sample_weight=sw)
+    assert_close(loss, want_l, 1e-12, "loss")
+    assert_close(g, want_g, 1e-12, "gradient")
+    X = np.array([[1.0], [-1.0]])
+    loss, dW = fl.linear_loss(S[:1], X, y, loss="softmax", reg=0.0, label_smoothing=0.1,
+                              class_weight=cw, sample_weight=sw)
+    want = R.linear_loss(S[:1], X, y, loss="softmax", reg=0.0, label_smoothing=0.1,
+                         class_weight=cw, sample_weight=np.ldexp(sw, k))
+    assert_close(loss, want[0], 1e-12, "linear_loss")
+    assert_close(dW, want[1], 1e-12, "linear_loss dW")
+
+
 @pytest.mark.parametrize("dt, big", [(np.float64, 1e307), (np.float32, 1e37)])
 def test_label_smoothing_with_class_weights_near_overflow(dt, big):
     """(eps / C) cw_c is formed before the sums over classes: sum_c cw_c and

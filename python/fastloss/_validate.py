@@ -237,9 +237,14 @@ def mean_weights(sw, cw, yl=None, C=0, idx=None, all_classes=False):
         return w, None
     if sw is not None:
         live = sw > 0.0
-        if cw is not None and yl is not None:  # (label smoothing: rows of class weight 0)
-            live &= _label_weights(cw, yl, C)[1] > 0.0
-        sw = _scale_live(sw, _taken(live, idx))
+        if cw is not None and yl is not None:
+            # label smoothing: the scale from the rows of the denominator (class weight
+            # cw[y_i] > 0), but a row of class weight 0 keeps its weight, which its
+            # smoothing terms (every class's weight) still multiply
+            den = live & (_label_weights(cw, yl, C)[1] > 0.0)
+            sw = _scale_live(sw, _taken(den, idx), _taken(live, idx))
+        else:
+            sw = _scale_live(sw, _taken(live, idx))
     if cw is not None:
         cw = _scale_live(cw, np.ones(cw.shape[0], bool))
     return sw, cw
@@ -276,7 +281,9 @@ def _taken(live, idx):
     return out
 
 
-def _scale_live(w, live):
+def _scale_live(w, live, keep=None):
+    """w times the power of two that brings its largest entry where ``live`` into [1, 2);
+    the entries outside ``keep`` (default: ``live``) set to 0."""
     if w.size == 0 or not live.any():
         return w
     m = float(w[live].max())
@@ -284,7 +291,7 @@ def _scale_live(w, live):
         return w
     with np.errstate(over="ignore"):  # (entries not taken may overflow: they become 0)
         out = np.ldexp(w, 1 - math.frexp(m)[1])  # (one 2**k would overflow for k > 1023)
-    out[~live] = 0.0
+    out[~(live if keep is None else keep)] = 0.0
     return out
 
 
