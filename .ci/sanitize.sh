@@ -26,12 +26,10 @@ python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "cython
 # Only the levels the tests below run: baseline and the best this CPU has (a build without
 # the middle level runs its best one: an AVX2 copy on an AVX-512 CPU would be compiled and
 # never run).
+has() { for f; do grep -qw "$f" /proc/cpuinfo || return 1; done; }
 LEVELS="baseline"
-if grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo &&
-  grep -qw avx512dq /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-  LEVELS="$LEVELS;avx512"
-elif grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-  LEVELS="$LEVELS;avx2"
+if has avx2 fma; then
+  if has avx512bw avx512vl avx512dq; then LEVELS="$LEVELS;avx512"; else LEVELS="$LEVELS;avx2"; fi
 fi
 start=$SECONDS
 python -m pip install --quiet --no-build-isolation -Ccmake.define.FASTLOSS_SANITIZE=ON \
