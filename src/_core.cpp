@@ -3,6 +3,7 @@
 
 #include "fastloss/dispatch.hpp"
 #include "fastloss/kernels.hpp"
+#include "bind_common.hpp"
 #include "fastloss_build_config.hpp"
 
 namespace py = pybind11;
@@ -47,4 +48,5 @@ PYBIND11_MODULE(_core, m) {
   bind_optim(m);
   bind_linear(m);
   bind_capi(m);
+  fastloss_bind::install_exit_gate(m);
 }

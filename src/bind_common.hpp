@@ -5,8 +5,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -88,34 +86,29 @@ const T* optional_vector(const py::object& o, int64_t n, const char* name, bool 
   return static_cast<const T*>(a.data());
 }
 
+// Takes the GIL back after a kernel (bind_gil.cpp). A thread that leaves a kernel while the
+// interpreter is about to finalize waits there, without the GIL, until the process exits;
+// see bind_gil.cpp for why it must not wait for the GIL then.
+void restore_gil(PyThreadState* state);
+// Registers the atexit callback and the fork handler that restore_gil relies on (once, at
+// the module's import).
+void install_exit_gate(py::module_& m);
+
 // The GIL released for the life of the object, around a kernel call. Not pybind11's
 // gil_scoped_release: its destructor, which takes the GIL back, is noexcept, and CPython
-// (before 3.14) ends a thread that takes the GIL while the interpreter finalizes (a daemon
-// thread inside a kernel at exit) with pthread_exit, whose unwinding through a noexcept
-// frame calls std::terminate: the process aborted at exit instead of exiting 0.
-// So a thread that leaves a kernel once finalization has begun does not take the GIL: it
-// waits, as CPython 3.14 makes such threads wait, until the process exits (no unwinding
-// through C++ frames at all). Should finalization begin between the check and the call,
-// the destructor lets pthread_exit's unwinding pass (pybind11's dispatcher rethrows it).
+// (before 3.14) ends a thread that waits for the GIL when finalization begins with
+// pthread_exit, whose unwinding through a noexcept frame calls std::terminate. restore_gil
+// keeps threads from waiting for the GIL then; should one still (finalization beginning
+// later than the atexit callbacks expect, see bind_gil.cpp), the destructor lets
+// pthread_exit's unwinding pass (pybind11's dispatcher rethrows it).
 class GilReleased {
  public:
   GilReleased() : state_(PyEval_SaveThread()) {}
-  ~GilReleased() noexcept(false) {
-    if (finalizing())
-      for (;;) pause();  // (the process is exiting: this daemon thread ends with it)
-    PyEval_RestoreThread(state_);
-  }
+  ~GilReleased() noexcept(false) { restore_gil(state_); }
   GilReleased(const GilReleased&) = delete;
   GilReleased& operator=(const GilReleased&) = delete;
 
  private:
-  static bool finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-    return Py_IsFinalizing() != 0;
-#else
-    return _Py_IsFinalizing() != 0;
-#endif
-  }
   PyThreadState* state_;
 };
 

@@ -11,11 +11,14 @@ cases behave the same on any machine (whatever the sizes of the libraries).
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS, fork, /proc")
@@ -322,6 +325,83 @@ def test_exit_while_a_daemon_thread_is_in_a_kernel(case):
     """)
     assert_ok(r)
     assert "terminate" not in r.stderr
+
+
+# A thread that has left a kernel and waits for the GIL when finalization begins: CPython
+# (before 3.14) ends it with pthread_exit, whose unwinding would pass through the binding's
+# C++ frames (AddressSanitizer reports it as a stack-buffer-overflow) unless fastloss's
+# atexit callback has let the waiting threads through first. The child's own atexit
+# callback runs before fastloss's and holds the GIL until such a thread waits; a
+# pthread_exit wrapper, preloaded, names every thread that ends through fastloss's module.
+# In the finalization that follows, the main thread calls a kernel from a destructor: it
+# returns (the finalizing thread never waits at the gate).
+PTHREAD_EXIT_WRAPPER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <string.h>
+#include <unistd.h>
+void pthread_exit(void *r) {
+  void (*real)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
+  void *frames[64];
+  int n = backtrace(frames, 64);
+  for (int i = 0; i < n; ++i) {
+    Dl_info info;
+    if (dladdr(frames[i], &info) && info.dli_fname && strstr(info.dli_fname, "fastloss/_core")) {
+      static const char m[] = "\nPTHREAD_EXIT THROUGH FASTLOSS\n";
+      write(2, m, sizeof m - 1);
+      break;
+    }
+  }
+  real(r);
+  __builtin_unreachable();
+}
+"""
+
+
+def test_exit_while_a_thread_waits_for_the_gil(tmp_path):
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("needs a C compiler (for the pthread_exit wrapper)")
+    src = tmp_path / "pthread_exit_wrapper.c"
+    src.write_text(PTHREAD_EXIT_WRAPPER)
+    lib = tmp_path / "pthread_exit_wrapper.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
+                   check=True, capture_output=True)
+    preload = ":".join(p for p in (os.environ.get("LD_PRELOAD"), str(lib)) if p)
+    r = run_child("""
+        import atexit, gc
+        from fastloss import _core
+        S = np.random.default_rng(0).normal(size=(20_000, 10)); y = np.zeros(20_000, np.int64)
+        def work():
+            while True:
+                fl.softmax_cross_entropy(S, y)
+        class InFinalization:
+            def __del__(self, sleep=time.sleep, write=os.write, f=fl.softmax_cross_entropy,
+                        s=S[:4].copy(), y=y[:4].copy()):
+                loss = f(s, y, grad=False)
+                write(1, f"KERNEL IN FINALIZATION {loss:.6f}\\n".encode())
+                sleep(0.3)  # (the GIL free: a thread still waiting for it would now end)
+        # (in a reference cycle, with the collector off: finalization's collection, after
+        # it has begun and before the modules are torn down, destroys it)
+        gc.disable()
+        obj = InFinalization()
+        obj.cycle = obj
+        del obj
+        for _ in range(2):
+            threading.Thread(target=work, daemon=True).start()
+        time.sleep(0.2)
+        atexit.register(_core._hold_gil_until_a_thread_waits, 60.0)
+        print("DONE", flush=True)
+    """, env={"LD_PRELOAD": preload}, timeout=120)
+    assert_ok(r)
+    assert "no thread left a kernel" not in r.stderr, r.stderr
+    assert "PTHREAD_EXIT THROUGH FASTLOSS" not in r.stderr, r.stderr[-3000:]
+    assert "KERNEL IN FINALIZATION" in r.stdout, (r.stdout, r.stderr[-3000:])
+    s = np.random.default_rng(0).normal(size=(20_000, 10))[:4]
+    expected = np.mean([math.log(math.fsum(math.exp(v) for v in row)) - row[0] for row in s])
+    loss = float(r.stdout.split("KERNEL IN FINALIZATION")[1].split()[0])
+    assert abs(loss - expected) < 2e-6
 
 
 # ---- 6. the large-C / dX path: the same bits for every OpenMP and BLAS thread count -----
