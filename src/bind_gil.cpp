@@ -81,18 +81,19 @@ void close_the_gate() {
 void restore_gil(PyThreadState* state) {
   // The thread that closed the gate is the one that finalizes: CPython never ends it in
   // PyEval_RestoreThread, and a kernel it calls from a later callback or a destructor must
-  // return. Any other thread: sequentially consistent, either it sees the gate closed, or
-  // the closing callback sees it counted and waits until it holds the GIL.
-  if (!(g_has_closer.load() && pthread_equal(g_closer.load(), pthread_self()))) {
-    for (;;) {
-      if (finalizing()) wait_for_the_exit();
-      g_taking.fetch_add(1);
-      if (!g_closed.load()) break;
-      g_taking.fetch_sub(1);
-      wait_at_the_gate();
-    }
-  } else {
+  // return.
+  if (g_has_closer.load() && pthread_equal(g_closer.load(), pthread_self())) {
+    PyEval_RestoreThread(state);
+    return;
+  }
+  // Any other thread (sequentially consistent): either it sees the gate closed, or the
+  // closing callback sees it counted and waits until it holds the GIL.
+  for (;;) {
+    if (finalizing()) wait_for_the_exit();
     g_taking.fetch_add(1);
+    if (!g_closed.load()) break;
+    g_taking.fetch_sub(1);
+    wait_at_the_gate();
   }
   PyEval_RestoreThread(state);
   g_taking.fetch_sub(1);

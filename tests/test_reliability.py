@@ -360,15 +360,17 @@ void pthread_exit(void *r) {
 
 
 def test_exit_while_a_thread_waits_for_the_gil(tmp_path):
+    # (without a C compiler the wrapper is left out: the exit status, the sanitizers' own
+    # reports and the kernel in finalization are still checked)
+    preload = os.environ.get("LD_PRELOAD", "")
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("needs a C compiler (for the pthread_exit wrapper)")
-    src = tmp_path / "pthread_exit_wrapper.c"
-    src.write_text(PTHREAD_EXIT_WRAPPER)
-    lib = tmp_path / "pthread_exit_wrapper.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
-                   check=True, capture_output=True)
-    preload = ":".join(p for p in (os.environ.get("LD_PRELOAD"), str(lib)) if p)
+    if cc is not None:
+        src = tmp_path / "pthread_exit_wrapper.c"
+        src.write_text(PTHREAD_EXIT_WRAPPER)
+        lib = tmp_path / "pthread_exit_wrapper.so"
+        subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
+                       check=True, capture_output=True)
+        preload = ":".join(p for p in (preload, str(lib)) if p)
     r = run_child("""
         import atexit, gc
         from fastloss import _core
